@@ -1,0 +1,592 @@
+//! [`SessionConfig`]: every setting, built in code or read from the environment with the names
+//! Flask and Django use.
+
+mod env;
+
+use std::time::Duration as StdDuration;
+
+use cookie::SameSite;
+use time::Duration;
+
+use crate::clock::{self, SharedClock};
+use crate::crypto::{KeyError, KeyRing, SecretKey};
+use crate::expiry::ExpiryPolicy;
+use crate::interop::Profile;
+
+/// The cookie name Flask uses; Django's is `sessionid`.
+pub const DEFAULT_COOKIE_NAME: &str = "session";
+/// How long a store operation may take before the request fails with 503.
+pub const DEFAULT_STORE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// How often a conflicting save is retried on a fresh copy of the record.
+pub const DEFAULT_SAVE_RETRIES: u32 = 32;
+/// The largest `Set-Cookie` header value sent (Werkzeug's limit; browsers drop bigger cookies).
+pub const MAX_COOKIE_SIZE: usize = 4093;
+
+/// Cookie attributes.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub(crate) name: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: String,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: Option<SameSite>,
+}
+
+impl CookieSettings {
+    /// The cookie's name (with its `__Host-` prefix when configured).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// All session settings. Build one with [`SessionConfig::builder`] or
+/// [`SessionConfig::from_env`].
+///
+/// ```
+/// use tessera::SessionConfig;
+/// use time::Duration;
+///
+/// let config = SessionConfig::builder()
+///     .secret_key("a-secret-of-at-least-thirty-two-bytes!!")
+///     .cookie_name("sessionid")
+///     .secure(true)
+///     .lifetime(Duration::weeks(2))
+///     .build()?;
+/// assert_eq!(config.cookie().name(), "sessionid");
+/// # Ok::<(), tessera::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub(crate) keys: Option<KeyRing>,
+    pub(crate) cookie: CookieSettings,
+    pub(crate) policy: ExpiryPolicy,
+    pub(crate) save_every_request: bool,
+    pub(crate) refresh_each_request: bool,
+    pub(crate) sign_id: bool,
+    pub(crate) compress: bool,
+    pub(crate) key_prefix: String,
+    pub(crate) url: String,
+    pub(crate) cache_url: Option<String>,
+    pub(crate) store_timeout: StdDuration,
+    pub(crate) save_retries: u32,
+    pub(crate) profile: Profile,
+    pub(crate) clock: SharedClock,
+}
+
+impl SessionConfig {
+    /// A builder with Flask's defaults.
+    pub fn builder() -> SessionConfigBuilder {
+        SessionConfigBuilder::default()
+    }
+
+    /// Reads the `SECRET_KEY` / `SESSION_*` environment variables (see the crate docs for the
+    /// table); a variable that is set but invalid is an error naming it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        SessionConfigBuilder::from_env()?.build()
+    }
+
+    /// The key ring, if a secret key was set.
+    pub fn keys(&self) -> Option<&KeyRing> {
+        self.keys.as_ref()
+    }
+
+    /// Cookie attributes.
+    pub fn cookie(&self) -> &CookieSettings {
+        &self.cookie
+    }
+
+    /// The global expiry policy.
+    pub fn policy(&self) -> ExpiryPolicy {
+        self.policy
+    }
+
+    /// The store URL (`SESSION_URL`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The store put in front of the `SESSION_URL` store as a cache (`SESSION_CACHE_URL`),
+    /// if any; see [`CachedStore`](crate::store::cached::CachedStore).
+    pub fn cache_url(&self) -> Option<&str> {
+        self.cache_url.as_deref()
+    }
+
+    /// The prefix server-side stores put before session ids (`SESSION_KEY_PREFIX`).
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The bound on every store operation (`SESSION_STORE_TIMEOUT_MS`).
+    pub fn store_timeout(&self) -> StdDuration {
+        self.store_timeout
+    }
+
+    /// The clock expiry is judged by.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The session formats in use (`SESSION_PROFILE`).
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The key ring, or the error Flask gives when none is set.
+    pub(crate) fn require_keys(&self, needed_by: &'static str) -> Result<&KeyRing, ConfigError> {
+        self.keys
+            .as_ref()
+            .ok_or(ConfigError::MissingSecretKey { needed_by })
+    }
+}
+
+/// Builds a [`SessionConfig`]; errors surface in [`build`](Self::build).
+#[derive(Debug, Clone)]
+pub struct SessionConfigBuilder {
+    secret: Option<Result<SecretKey, KeyError>>,
+    fallbacks: Vec<Result<SecretKey, KeyError>>,
+    cookie: CookieSettings,
+    host_prefix: bool,
+    lifetime: Duration,
+    permanent: bool,
+    expire_at_browser_close: bool,
+    save_every_request: bool,
+    refresh_each_request: bool,
+    sign_id: bool,
+    compress: bool,
+    key_prefix: String,
+    url: String,
+    cache_url: Option<String>,
+    store_timeout: StdDuration,
+    save_retries: u32,
+    profile: Profile,
+    clock: SharedClock,
+}
+
+impl Default for SessionConfigBuilder {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            fallbacks: Vec::new(),
+            cookie: CookieSettings {
+                name: DEFAULT_COOKIE_NAME.to_owned(),
+                domain: None,
+                path: "/".to_owned(),
+                secure: false,
+                http_only: true,
+                same_site: Some(SameSite::Lax),
+            },
+            host_prefix: false,
+            lifetime: ExpiryPolicy::default().lifetime(),
+            permanent: true,
+            expire_at_browser_close: false,
+            save_every_request: false,
+            refresh_each_request: false,
+            sign_id: true,
+            compress: false,
+            key_prefix: "session:".to_owned(),
+            url: "memory".to_owned(),
+            cache_url: None,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            save_retries: DEFAULT_SAVE_RETRIES,
+            profile: Profile::Native,
+            clock: clock::system(),
+        }
+    }
+}
+
+impl SessionConfigBuilder {
+    /// Reads the environment over the defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        env::apply(Self::default(), &|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (a variable's value or `None`) over the defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        env::apply(Self::default(), &lookup)
+    }
+
+    /// The secret key (`SECRET_KEY`), at least 32 bytes.
+    pub fn secret_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(SecretKey::new(key));
+        self
+    }
+
+    /// An older key still accepted (`SECRET_KEY_FALLBACKS`); values it signed are re-signed.
+    pub fn fallback_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.fallbacks.push(SecretKey::new(key));
+        self
+    }
+
+    /// The cookie's name (`SESSION_COOKIE_NAME`, default `session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`; none by default: host-only).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off; turn it on behind HTTPS).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// The cookie's `SameSite` (`SESSION_COOKIE_SAMESITE`, default `Lax`; `None` omits it).
+    pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// Prefixes the cookie name with `__Host-` (`SESSION_COOKIE_HOST_PREFIX`), which browsers
+    /// only accept from HTTPS with `Path=/` and no `Domain`; `build` checks those.
+    pub fn host_prefix(mut self, on: bool) -> Self {
+        self.host_prefix = on;
+        self
+    }
+
+    /// How long sessions live after their last save (`PERMANENT_SESSION_LIFETIME` or
+    /// `SESSION_COOKIE_AGE`, default 31 days).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Whether sessions outlive the browser by default (`SESSION_PERMANENT`, default on).
+    pub fn permanent(mut self, permanent: bool) -> Self {
+        self.permanent = permanent;
+        self
+    }
+
+    /// Django's `SESSION_EXPIRE_AT_BROWSER_CLOSE` (default off); on overrides `permanent`.
+    pub fn expire_at_browser_close(mut self, on: bool) -> Self {
+        self.expire_at_browser_close = on;
+        self
+    }
+
+    /// Save every request that loaded the session, changed or not (`SESSION_SAVE_EVERY_REQUEST`).
+    pub fn save_every_request(mut self, on: bool) -> Self {
+        self.save_every_request = on;
+        self
+    }
+
+    /// Extend permanent sessions on every request that loads them (`SESSION_REFRESH_EACH_REQUEST`,
+    /// default off; Flask's default is on). Server stores only touch the deadline, and the
+    /// cookie is sent again.
+    pub fn refresh_each_request(mut self, on: bool) -> Self {
+        self.refresh_each_request = on;
+        self
+    }
+
+    /// Sign the session id in the cookie of a server-side store (`SESSION_USE_SIGNER`, default
+    /// on), so a forged id is refused without a store round trip.
+    pub fn sign_id(mut self, on: bool) -> Self {
+        self.sign_id = on;
+        self
+    }
+
+    /// Deflate cookie sessions (`SESSION_COOKIE_COMPRESS`, default off). Mind that compressing
+    /// secrets together with attacker-chosen data can leak them through the size.
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
+        self
+    }
+
+    /// What server-side stores put before the id (`SESSION_KEY_PREFIX`, default `session:`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Which store holds sessions (`SESSION_URL`, default `memory`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// A store to put in front of the `url` store as a cache (`SESSION_CACHE_URL`, default
+    /// none), Django's `cached_db`: for example `redis://127.0.0.1:6379` in front of a
+    /// database. See [`CachedStore`](crate::store::cached::CachedStore).
+    pub fn cache_url(mut self, url: impl Into<String>) -> Self {
+        self.cache_url = Some(url.into());
+        self
+    }
+
+    /// How long one store operation may take (`SESSION_STORE_TIMEOUT_MS`, default 3 s).
+    pub fn store_timeout(mut self, timeout: StdDuration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// How many times a conflicting save is retried (default 32), each after a random pause
+    /// whose bound doubles from 250 µs up to 32 ms.
+    pub fn save_retries(mut self, retries: u32) -> Self {
+        self.save_retries = retries;
+        self
+    }
+
+    /// Which formats sessions are kept in (`SESSION_PROFILE`: `native`, `flask`, `django`),
+    /// for sharing sessions with a Python app; see [`crate::interop`].
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The clock expiry is judged by (tests inject a [`crate::clock::ManualClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings and builds the config.
+    pub fn build(self) -> Result<SessionConfig, ConfigError> {
+        let keys = match self.secret {
+            None if !self.fallbacks.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "SECRET_KEY_FALLBACKS",
+                    "fallback keys are set but SECRET_KEY is not",
+                ))
+            }
+            None => None,
+            Some(current) => {
+                let mut ring = KeyRing::new(current.map_err(|source| ConfigError::Key {
+                    setting: "SECRET_KEY",
+                    source,
+                })?);
+                for fallback in self.fallbacks {
+                    ring = ring.with_fallback(fallback.map_err(|source| ConfigError::Key {
+                        setting: "SECRET_KEY_FALLBACKS",
+                        source,
+                    })?);
+                }
+                Some(ring)
+            }
+        };
+        let mut cookie = self.cookie;
+        validate_cookie_name(&cookie.name)?;
+        if self.host_prefix {
+            if !cookie.secure || cookie.path != "/" || cookie.domain.is_some() {
+                return Err(ConfigError::invalid(
+                    "SESSION_COOKIE_HOST_PREFIX",
+                    "a __Host- cookie needs SESSION_COOKIE_SECURE on, SESSION_COOKIE_PATH `/` and no SESSION_COOKIE_DOMAIN",
+                ));
+            }
+            if !cookie.name.starts_with("__Host-") {
+                cookie.name = format!("__Host-{}", cookie.name);
+            }
+        }
+        if cookie.same_site == Some(SameSite::None) && !cookie.secure {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_SAMESITE",
+                "browsers refuse SameSite=None cookies without SESSION_COOKIE_SECURE on",
+            ));
+        }
+        // Both are written into Set-Cookie as they are: no `;`, spaces or control characters.
+        let attribute = |v: &str| v.bytes().all(|b| b.is_ascii_graphic() && b != b';');
+        if let Some(domain) = cookie
+            .domain
+            .as_deref()
+            .filter(|d| !attribute(d) || d.is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_DOMAIN",
+                format!("{domain:?} is not a domain: printable ASCII without `;` or spaces"),
+            ));
+        }
+        if !attribute(&cookie.path) {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_PATH",
+                "the path is printable ASCII without `;` or spaces",
+            ));
+        }
+        if !cookie.path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_PATH",
+                "the path must start with `/`",
+            ));
+        }
+        if self.lifetime <= Duration::ZERO {
+            return Err(ConfigError::invalid(
+                "PERMANENT_SESSION_LIFETIME",
+                "the lifetime must be positive",
+            ));
+        }
+        if self.store_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "SESSION_STORE_TIMEOUT_MS",
+                "the timeout must be positive",
+            ));
+        }
+        Ok(SessionConfig {
+            keys,
+            cookie,
+            policy: ExpiryPolicy::new(
+                self.lifetime,
+                self.permanent && !self.expire_at_browser_close,
+            ),
+            save_every_request: self.save_every_request,
+            refresh_each_request: self.refresh_each_request,
+            sign_id: self.sign_id,
+            compress: self.compress,
+            key_prefix: self.key_prefix,
+            url: self.url,
+            cache_url: self.cache_url,
+            store_timeout: self.store_timeout,
+            save_retries: self.save_retries,
+            profile: self.profile,
+            clock: self.clock,
+        })
+    }
+}
+
+fn validate_cookie_name(name: &str) -> Result<(), ConfigError> {
+    // RFC 6265 cookie-name is an RFC 7230 token.
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(ConfigError::invalid(
+            "SESSION_COOKIE_NAME",
+            "a cookie name is a non-empty token: letters, digits and !#$%&'*+-.^_`|~",
+        ));
+    }
+    Ok(())
+}
+
+/// The configuration is unusable; raised at startup, never at request time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A secret key is needed and none was set.
+    #[error("the session is unavailable because no secret key was set: {needed_by} needs SECRET_KEY (at least 32 bytes; generate one with `openssl rand -base64 48`)")]
+    MissingSecretKey {
+        /// What needs the key.
+        needed_by: &'static str,
+    },
+    /// A secret key was refused.
+    #[error("{setting}: {source}")]
+    Key {
+        /// The setting that held it.
+        setting: &'static str,
+        /// Why it was refused.
+        #[source]
+        source: KeyError,
+    },
+    /// A setting has an invalid value.
+    #[error("{setting}: {reason}")]
+    Invalid {
+        /// The setting (its environment variable's name).
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store URL could not be opened.
+    #[error("SESSION_URL: {0}")]
+    Store(#[from] crate::store::Error),
+    /// The cache store URL could not be opened.
+    #[error("SESSION_CACHE_URL: {0}")]
+    Cache(#[source] crate::store::Error),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_follow_flask() {
+        let c = SessionConfig::builder().build().unwrap();
+        assert_eq!(c.cookie.name, "session");
+        assert!(c.cookie.http_only);
+        assert_eq!(c.cookie.same_site, Some(SameSite::Lax));
+        assert_eq!(c.policy.lifetime(), Duration::days(31));
+        assert!(c.policy.permanent_by_default());
+        assert!(c.keys.is_none());
+    }
+
+    #[test]
+    fn host_prefix_needs_secure_root_cookies() {
+        let err = SessionConfig::builder()
+            .host_prefix(true)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("SESSION_COOKIE_HOST_PREFIX"));
+        let c = SessionConfig::builder()
+            .host_prefix(true)
+            .secure(true)
+            .build()
+            .unwrap();
+        assert_eq!(c.cookie.name, "__Host-session");
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let cases = [
+            (SessionConfig::builder().secret_key("short"), "SECRET_KEY"),
+            (
+                SessionConfig::builder().secret_key(KEY).fallback_key("x"),
+                "SECRET_KEY_FALLBACKS",
+            ),
+            (
+                SessionConfig::builder().fallback_key(KEY),
+                "SECRET_KEY_FALLBACKS",
+            ),
+            (
+                SessionConfig::builder().cookie_name("a b"),
+                "SESSION_COOKIE_NAME",
+            ),
+            (
+                SessionConfig::builder().same_site(Some(SameSite::None)),
+                "SESSION_COOKIE_SAMESITE",
+            ),
+            (SessionConfig::builder().path("x"), "SESSION_COOKIE_PATH"),
+            (
+                SessionConfig::builder().path("/a; Secure"),
+                "SESSION_COOKIE_PATH",
+            ),
+            (
+                SessionConfig::builder().domain("example.com; SameSite=None"),
+                "SESSION_COOKIE_DOMAIN",
+            ),
+            (
+                SessionConfig::builder().lifetime(Duration::ZERO),
+                "PERMANENT_SESSION_LIFETIME",
+            ),
+        ];
+        for (builder, name) in cases {
+            let err = builder.build().unwrap_err().to_string();
+            assert!(err.starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_key_reads_like_flask() {
+        let c = SessionConfig::builder().build().unwrap();
+        let err = c.require_keys("cookie sessions").unwrap_err().to_string();
+        assert!(err.contains("no secret key was set"), "{err}");
+    }
+}

@@ -1,0 +1,57 @@
+//! The axum extractor for [`Session`] (feature `axum`).
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::StatusCode;
+
+use crate::middleware::{LazySession, SessionError};
+use crate::session::Session;
+
+/// Why a [`Session`] could not be extracted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The route is not behind a [`SessionLayer`](crate::SessionLayer): a `500`.
+    #[error("no session: this route is not behind tessera's SessionLayer; add `.layer(SessionLayer::new(storage, config)?)` to the router")]
+    MissingLayer,
+    /// The store failed or timed out: a `503`.
+    #[error("the session store is unavailable")]
+    Unavailable(#[source] SessionError),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(error) => {
+                tracing::error!(%error, "could not load the session");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// Extracting a `Session` loads it (one store round trip for server-side stores, none for
+/// cookie sessions); after that, reads and writes are plain method calls.
+///
+/// ```
+/// use tessera::Session;
+///
+/// async fn whoami(session: Session) -> String {
+///     session.get::<String>("user").ok().flatten().unwrap_or_else(|| "nobody".into())
+/// }
+/// ```
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let lazy = parts
+            .extensions
+            .get::<LazySession>()
+            .cloned()
+            .ok_or(SessionRejection::MissingLayer)?;
+        lazy.load().await.map_err(SessionRejection::Unavailable)
+    }
+}

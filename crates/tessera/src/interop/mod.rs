@@ -1,0 +1,66 @@
+//! Sharing sessions with Python: Flask's and Django's formats, byte for byte.
+//!
+//! A [`Profile`] names a complete set of formats. `native` is tessera's own and the default;
+//! `flask` reads and writes Flask's built-in cookie session; `django` Django's `signed_cookies`
+//! engine. Select one with [`SessionConfigBuilder::profile`](crate::config::SessionConfigBuilder::profile)
+//! or `SESSION_PROFILE`.
+
+pub mod django;
+pub mod flask;
+pub mod flask_session;
+pub mod itsdangerous;
+pub mod pyjson;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A named set of session formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Profile {
+    /// tessera's own formats.
+    #[default]
+    Native,
+    /// Flask 3.1's built-in cookie session.
+    Flask,
+    /// Flask-Session 0.8's server-side sessions.
+    FlaskSession,
+    /// Django 5.2's session formats.
+    Django,
+}
+
+impl Profile {
+    /// The profile's name in `SESSION_PROFILE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Flask => "flask",
+            Self::FlaskSession => "flask-session",
+            Self::Django => "django",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown profile name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown session profile {0:?}; known: native, flask, flask-session, django")]
+pub struct UnknownProfile(String);
+
+impl FromStr for Profile {
+    type Err = UnknownProfile;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "native" => Ok(Self::Native),
+            "flask" => Ok(Self::Flask),
+            "flask-session" | "flask_session" => Ok(Self::FlaskSession),
+            "django" => Ok(Self::Django),
+            _ => Err(UnknownProfile(s.to_owned())),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The cookie of a server-side store: the session id, signed or bare, in the profile's form.
+
+use crate::crypto::{SignatureError, Signer};
+use crate::id::SessionId;
+use crate::interop::itsdangerous::ItsSigner;
+
+/// How the id travels in the cookie.
+#[derive(Debug)]
+pub(crate) enum IdCookie {
+    /// The bare id (`SESSION_USE_SIGNER` off).
+    Bare,
+    /// tessera's own signature: HMAC-SHA256 over the cookie name and the id.
+    Signed(Signer),
+    /// Flask-Session's `SESSION_USE_SIGNER`: itsdangerous with the salt `flask-session`.
+    FlaskSession(ItsSigner),
+}
+
+/// Why a cookie names no session.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IdCookieError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Id(#[from] crate::id::InvalidId),
+}
+
+impl IdCookie {
+    /// The cookie value for `id`.
+    pub(crate) fn encode(&self, name: &str, id: &SessionId) -> String {
+        match self {
+            Self::Bare => id.expose().to_owned(),
+            Self::Signed(signer) => signer.sign(name, id.expose()),
+            Self::FlaskSession(signer) => signer.sign(id.expose()),
+        }
+    }
+
+    /// The id in a cookie value, and whether a fallback key verified it.
+    pub(crate) fn decode(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<(SessionId, bool), IdCookieError> {
+        let (raw, rotated) = match self {
+            Self::Bare => (value, false),
+            Self::Signed(signer) => {
+                let verified = signer.verify(name, value)?;
+                (verified.value, verified.rotated)
+            }
+            Self::FlaskSession(signer) => signer.unsign(value)?,
+        };
+        Ok((SessionId::parse(raw)?, rotated))
+    }
+}

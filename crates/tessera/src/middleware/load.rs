@@ -1,0 +1,94 @@
+//! Opening a request's session: Flask's `open_session`.
+
+use std::future::Future;
+
+use http::HeaderValue;
+use tracing::warn;
+
+use super::ids::IdCookie;
+use super::lazy::Opened;
+use super::{cookies, Backend, SessionError, Shared};
+use crate::session::{Origin, Session};
+use crate::store::{self, Loaded};
+
+/// Runs a store operation under the configured timeout.
+pub(crate) async fn bounded<T>(
+    shared: &Shared,
+    op: &'static str,
+    fut: impl Future<Output = Result<T, store::Error>>,
+) -> Result<T, store::Error> {
+    let after = shared.config.store_timeout;
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| store::Error::Timeout { op, after })?
+}
+
+pub(crate) async fn open(shared: &Shared, headers: &[HeaderValue]) -> Result<Opened, SessionError> {
+    let config = &shared.config;
+    let fresh = |cookie_sent| Opened {
+        session: Session::new(None, None, config.policy, config.clock.clone()),
+        cookie_sent,
+        rotated: false,
+        id_cookie: None,
+    };
+    let Some(value) = cookies::find(headers, &config.cookie.name) else {
+        return Ok(fresh(false));
+    };
+    match &shared.backend {
+        Backend::Cookie(codec) => {
+            match codec.decode(&config.cookie.name, &value, config.clock.now()) {
+                Ok(decoded) => Ok(Opened {
+                    session: Session::new(
+                        Some(Origin {
+                            id: None,
+                            version: None,
+                        }),
+                        Some(decoded.record),
+                        config.policy,
+                        config.clock.clone(),
+                    ),
+                    cookie_sent: true,
+                    rotated: decoded.rotated,
+                    id_cookie: None,
+                }),
+                Err(error) => {
+                    warn!(%error, "refused the session cookie; starting a fresh session");
+                    Ok(fresh(true))
+                }
+            }
+        }
+        Backend::Store { store, ids } => {
+            let (id, rotated) = match ids.decode(&config.cookie.name, &value) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    warn!(%error, "refused the session cookie; starting a fresh session");
+                    return Ok(fresh(true));
+                }
+            };
+            match bounded(shared, "load", store.load(&id)).await {
+                Ok(Some(Loaded { record, version })) => Ok(Opened {
+                    session: Session::new(
+                        Some(Origin {
+                            id: Some(id),
+                            version: Some(version),
+                        }),
+                        Some(record),
+                        config.policy,
+                        config.clock.clone(),
+                    ),
+                    cookie_sent: true,
+                    rotated,
+                    // Only a value signed with the current key is worth sending back as is.
+                    id_cookie: (!matches!(ids, IdCookie::Bare) && !rotated).then_some(value),
+                }),
+                // Unknown or expired: never adopt the client's id (session fixation).
+                Ok(None) => Ok(fresh(true)),
+                Err(error @ store::Error::Corrupt { .. }) => {
+                    warn!(%error, "starting a fresh session");
+                    Ok(fresh(true))
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
+    }
+}

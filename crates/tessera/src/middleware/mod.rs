@@ -1,0 +1,62 @@
+//! The tower middleware: [`SessionLayer`] loads the session lazily for each request and saves
+//! what changed after the handler returns.
+//!
+//! The lifecycle follows Flask's `open_session` / `save_session` and Django's
+//! `SessionMiddleware`:
+//!
+//! - nothing happens until a handler asks for the session, so a handler that never does costs
+//!   no store call and no cookie parsing;
+//! - a missing, tampered, truncated, oversized or expired cookie, or a corrupt stored record,
+//!   is a fresh empty session and a `tracing` warning;
+//! - after the handler: a changed session is saved (or every loaded session, with
+//!   `save_every_request`), an emptied or flushed one is deleted with its cookie, a read-only
+//!   one causes no write; the cookie is set when the session is saved, its id changed, its
+//!   expiry is refreshed, or its key was rotated; `Vary: Cookie` marks every response whose
+//!   session was loaded;
+//! - saves are conditional: on a conflict the request waits a random pause whose bound doubles
+//!   with each try (250 µs up to 32 ms), reloads the record past any cache
+//!   ([`SessionStore::reload`](crate::store::SessionStore::reload)), lays its per-key changes
+//!   over it and saves again, so concurrent requests changing different keys both survive (a
+//!   key both changed ends with the later save's value); a session deleted meanwhile is not
+//!   resurrected and the request gets `400`;
+//! - a store that fails or does not answer within the timeout turns the response into a
+//!   `503 Service Unavailable` and logs the cause.
+
+mod commit;
+mod cookies;
+mod error;
+mod future;
+mod ids;
+mod layer;
+mod lazy;
+mod load;
+mod service;
+
+pub use error::SessionError;
+pub use future::ResponseFuture;
+pub use layer::SessionLayer;
+pub use lazy::LazySession;
+pub use service::SessionService;
+
+use crate::config::SessionConfig;
+use std::sync::Arc;
+
+use crate::cookie_session::CookieCodec;
+use crate::store::SharedStore;
+
+/// What every request of one layer shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: SessionConfig,
+    pub(crate) backend: Backend,
+}
+
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Cookie(Arc<dyn CookieCodec>),
+    Store {
+        store: SharedStore,
+        /// How the id travels in the cookie.
+        ids: ids::IdCookie,
+    },
+}

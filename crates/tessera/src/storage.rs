@@ -1,0 +1,134 @@
+//! [`Storage`]: where session data lives — in the cookie itself, or in a server-side store
+//! named by a small cookie holding the id (Flask's `SessionInterface` split).
+
+use std::sync::Arc;
+
+use crate::config::{ConfigError, SessionConfig};
+use crate::cookie_session::CookieFormat;
+use crate::store::cached::{CachedStore, DEFAULT_CACHE_TIMEOUT};
+use crate::store::{self, OpenOptions, SessionStore, SharedStore};
+
+/// Where session data lives.
+///
+/// | URL (`SESSION_URL`) | storage |
+/// |---|---|
+/// | `cookie`, `cookie+signed` | the whole session in a signed cookie (Flask's default) |
+/// | `cookie+encrypted` | the whole session in an encrypted cookie |
+/// | any store URL, e.g. `memory`, `redis://…`, `file:///…` | a server-side [`SessionStore`]; the cookie holds the id |
+///
+/// ```
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::{store::OpenOptions, Storage};
+///
+/// let options = OpenOptions::default();
+/// assert!(matches!(Storage::open("cookie+encrypted", &options).await?, Storage::Cookie(_)));
+/// assert!(Storage::open("nosuch://", &options).await.is_err());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Storage {
+    /// The session travels in the cookie.
+    Cookie(CookieFormat),
+    /// The session lives in a store.
+    Store(SharedStore),
+}
+
+impl Storage {
+    /// Storage in `store`.
+    pub fn store(store: impl SessionStore) -> Self {
+        Self::Store(Arc::new(store))
+    }
+
+    /// The storage a URL names; see the table above and [`store::open`].
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Self, store::Error> {
+        match url.split("://").next().unwrap_or(url) {
+            "cookie" | "cookie+signed" => Ok(Self::Cookie(CookieFormat::Signed)),
+            "cookie+encrypted" => Ok(Self::Cookie(CookieFormat::Encrypted)),
+            _ => store::open(url, options).await.map(Self::Store),
+        }
+    }
+
+    /// The storage `config`'s `SESSION_URL` names, with its clock, key prefix and timeout.
+    ///
+    /// With `SESSION_CACHE_URL` set too, the store it names is put in front of the
+    /// `SESSION_URL` store as a cache ([`CachedStore`], Django's `cached_db`); cache
+    /// operations are then bounded by a quarter of the store timeout (at most
+    /// [`DEFAULT_CACHE_TIMEOUT`]), so a failing cache leaves time for the database.
+    ///
+    /// ```
+    /// # #[cfg(feature = "memory")]
+    /// # async fn example() -> Result<(), tessera::ConfigError> {
+    /// use tessera::{SessionConfig, Storage};
+    ///
+    /// let config = SessionConfig::builder().url("memory").cache_url("memory").build()?;
+    /// assert!(matches!(Storage::from_config(&config).await?, Storage::Store(_)));
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let options = OpenOptions::from_config(config);
+        let storage = Self::open(config.url(), &options).await?;
+        let Some(cache_url) = config.cache_url() else {
+            return Ok(storage);
+        };
+        let Self::Store(db) = storage else {
+            return Err(ConfigError::invalid(
+                "SESSION_CACHE_URL",
+                "a cache goes in front of a server-side store, but SESSION_URL names cookie sessions",
+            ));
+        };
+        let cache = store::open(cache_url, &options)
+            .await
+            .map_err(ConfigError::Cache)?;
+        let cache_timeout = (config.store_timeout() / 4).min(DEFAULT_CACHE_TIMEOUT);
+        Ok(Self::Store(Arc::new(
+            CachedStore::new(cache, db)
+                .with_clock(config.clock().clone())
+                .with_cache_timeout(cache_timeout),
+        )))
+    }
+}
+
+impl From<SharedStore> for Storage {
+    fn from(store: SharedStore) -> Self {
+        Self::Store(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cache_needs_a_store_behind_it() {
+        let config = SessionConfig::builder()
+            .url("cookie")
+            .cache_url("memory")
+            .build()
+            .unwrap();
+        let err = Storage::from_config(&config).await.unwrap_err().to_string();
+        assert!(err.starts_with("SESSION_CACHE_URL"), "{err}");
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn a_bad_cache_url_names_its_setting() {
+        let config = SessionConfig::builder()
+            .url("memory")
+            .cache_url("nosuch://x")
+            .build()
+            .unwrap();
+        let err = Storage::from_config(&config).await.unwrap_err();
+        assert!(matches!(err, ConfigError::Cache(_)), "{err}");
+        assert!(err.to_string().starts_with("SESSION_CACHE_URL"), "{err}");
+        let config = SessionConfig::builder()
+            .url("memory")
+            .cache_url("memory")
+            .build()
+            .unwrap();
+        let Storage::Store(store) = Storage::from_config(&config).await.unwrap() else {
+            panic!("a store was expected")
+        };
+        assert!(format!("{store:?}").contains("CachedStore"));
+    }
+}

@@ -1,0 +1,543 @@
+//! [`FileStore`]: one file per session in a directory (feature `file`).
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, SystemTime};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use crate::clock::SharedClock;
+use crate::id::SessionId;
+use crate::record::{Record, Version};
+
+/// How many sessions a directory holds before the oldest are removed (Flask-Session's
+/// `SESSION_FILE_THRESHOLD`).
+pub const DEFAULT_THRESHOLD: usize = 500;
+/// How many files [`SessionStore::clear_expired`] examines per hold of the directory lock.
+const BATCH: usize = 256;
+const SUFFIX: &str = ".session";
+const LOCK: &str = ".tessera.lock";
+const TEMP: &str = ".tmp-";
+
+/// Sessions as files in one directory: for single-host deployments and development, like
+/// Flask-Session's `filesystem` type.
+///
+/// - **Names**: each session is `<sha256(key_prefix + id) in hex>.session`, so no id can steer
+///   the path, and stores with different prefixes can share a directory.
+/// - **Content**: `<version>\n<record JSON>` ([`Record::encode`]); the deadline is inside the
+///   record, judged by the store's clock.
+/// - **Writes**: a temporary file in the same directory renamed over the old one, so readers
+///   never see half a record. Files are created `0600`, and the directory `0700` if absent.
+/// - **Conditional writes**: every write holds an exclusive lock (`flock`) on the directory's
+///   `.tessera.lock` while it compares versions and renames, so they are atomic across
+///   processes on the host.
+/// - **Threshold**: creating a session in a directory that already holds `threshold` sessions
+///   first removes expired ones, then the least recently written (Flask-Session's
+///   `SESSION_FILE_THRESHOLD`, default 500; `0` turns it off).
+/// - **Expiry**: [`clear_expired`](SessionStore::clear_expired) scans the directory in batches,
+///   taking the lock once per batch (and removes temporary files a crashed writer left).
+///
+/// File I/O runs on tokio's blocking pool, bounded by the store's timeout.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::{file::FileStore, OpenOptions};
+///
+/// let store = FileStore::open("file:///var/lib/myapp/sessions?threshold=10000", &OpenOptions::default()).await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    prefix: String,
+    threshold: usize,
+    timeout: StdDuration,
+    clock: SharedClock,
+}
+
+impl FileStore {
+    /// A store in `dir` (created `0700` if absent), with the default threshold, prefix
+    /// `session:`, the system clock and a 3 s timeout.
+    pub async fn new(dir: impl Into<PathBuf>) -> Result<Self, Error> {
+        let options = OpenOptions::default();
+        Self::build(dir.into(), DEFAULT_THRESHOLD, &options).await
+    }
+
+    /// A store from `file:///path/to/dir[?threshold=N]`, with `options`' prefix, clock and
+    /// timeout.
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Self, Error> {
+        let bad = |reason: String| Error::BadUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if parsed.scheme() != "file" {
+            return Err(bad("expected the scheme `file`".into()));
+        }
+        if parsed
+            .host_str()
+            .is_some_and(|h| !h.is_empty() && h != "localhost")
+        {
+            return Err(bad("expected file:///absolute/path (three slashes)".into()));
+        }
+        let dir = parsed
+            .to_file_path()
+            .map_err(|()| bad("expected file:///absolute/path".into()))?;
+        let mut threshold = DEFAULT_THRESHOLD;
+        for (key, value) in parsed.query_pairs() {
+            match &*key {
+                "threshold" => {
+                    threshold = value
+                        .parse()
+                        .map_err(|_| bad(format!("threshold {value:?} is not a whole number")))?;
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown parameter {other:?}; known: threshold"
+                    )))
+                }
+            }
+        }
+        Self::build(dir, threshold, options).await
+    }
+
+    async fn build(dir: PathBuf, threshold: usize, options: &OpenOptions) -> Result<Self, Error> {
+        let inner = Arc::new(Inner {
+            dir,
+            prefix: options.key_prefix.clone(),
+            threshold,
+            timeout: options.timeout,
+            clock: options.clock.clone(),
+        });
+        let store = Self { inner };
+        store
+            .blocking("open", |inner| create_dir(&inner.dir))
+            .await?;
+        Ok(store)
+    }
+
+    /// Judges expiry by `clock` instead of the system clock.
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                dir: inner.dir.clone(),
+                prefix: inner.prefix.clone(),
+                threshold: inner.threshold,
+                timeout: inner.timeout,
+                clock,
+            }),
+        }
+    }
+
+    /// Sets the threshold (`0`: no limit).
+    pub fn with_threshold(self, threshold: usize) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                dir: inner.dir.clone(),
+                prefix: inner.prefix.clone(),
+                threshold,
+                timeout: inner.timeout,
+                clock: inner.clock.clone(),
+            }),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The file that holds a session.
+    pub fn path_of(&self, id: &SessionId) -> PathBuf {
+        self.inner.path_of(id)
+    }
+
+    /// Runs file I/O on the blocking pool under the store's timeout.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        work: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, Error> {
+        let inner = self.inner.clone();
+        let after = inner.timeout;
+        let task = tokio::task::spawn_blocking(move || work(&inner));
+        match tokio::time::timeout(after, task).await {
+            Err(_) => Err(Error::Timeout { op, after }),
+            Ok(Err(join)) => Err(Error::unavailable(op, join)),
+            Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
+        }
+    }
+}
+
+/// What a session file holds, as far as a write needs to know.
+enum Current {
+    Missing,
+    /// Present but expired: treated as missing.
+    Expired,
+    Live(Version, Record),
+    /// Present but undecodable: never overwritten by a conditional write.
+    Corrupt(DecodeFailure),
+}
+
+impl Inner {
+    fn path_of(&self, id: &SessionId) -> PathBuf {
+        let digest = Sha256::new()
+            .chain_update(self.prefix.as_bytes())
+            .chain_update(id.expose().as_bytes())
+            .finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{hex}{SUFFIX}"))
+    }
+
+    fn lock(&self) -> io::Result<fs::File> {
+        let file = restricted(
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true),
+        )
+        .open(self.dir.join(LOCK))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    fn read(&self, path: &Path, now: OffsetDateTime) -> io::Result<Current> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Current::Missing),
+            Err(e) => return Err(e),
+        };
+        Ok(match decode(&bytes) {
+            Ok((_, record)) if record.is_expired(now) => Current::Expired,
+            Ok((version, record)) => Current::Live(version, record),
+            Err(e) => Current::Corrupt(e),
+        })
+    }
+
+    /// Writes `version` and `record` to `path` through a temporary file and a rename.
+    fn write(&self, path: &Path, version: Version, record: &Record) -> io::Result<()> {
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix).map_err(io::Error::other)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("session");
+        let temp = self
+            .dir
+            .join(format!("{TEMP}{name}-{:016x}", u64::from_ne_bytes(suffix)));
+        let result = (|| {
+            let mut file =
+                restricted(fs::OpenOptions::new().create_new(true).write(true)).open(&temp)?;
+            file.write_all(format!("{}\n", version.get()).as_bytes())?;
+            file.write_all(&record.encode())?;
+            file.flush()?;
+            fs::rename(&temp, path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    fn remove(path: &Path) -> io::Result<bool> {
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The session files, with their modification times.
+    fn sessions(&self) -> io::Result<Vec<(PathBuf, SystemTime)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let is_session = name
+                .to_str()
+                .is_some_and(|n| n.ends_with(SUFFIX) && !n.starts_with('.'));
+            if !is_session {
+                continue;
+            }
+            let modified = match entry.metadata() {
+                Ok(meta) => meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                // Removed since the listing.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push((entry.path(), modified));
+        }
+        Ok(out)
+    }
+
+    /// Removes temporary files a crashed writer left behind (an hour old or more).
+    fn remove_stale_temporaries(&self) -> io::Result<()> {
+        let cutoff = SystemTime::now() - StdDuration::from_secs(3600);
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let temporary = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(TEMP));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < cutoff);
+            if temporary && old {
+                Self::remove(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes room for one more session (the caller holds the lock): expired files first, then
+    /// the least recently written.
+    fn prune(&self, now: OffsetDateTime) -> io::Result<()> {
+        if self.threshold == 0 {
+            return Ok(());
+        }
+        let mut files = self.sessions()?;
+        if files.len() < self.threshold {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(files.len());
+        for (path, modified) in files.drain(..) {
+            if matches!(self.read(&path, now)?, Current::Expired) {
+                Self::remove(&path)?;
+            } else {
+                kept.push((path, modified));
+            }
+        }
+        if kept.len() >= self.threshold {
+            kept.sort_by_key(|(_, modified)| *modified);
+            let excess = kept.len() + 1 - self.threshold;
+            for (path, _) in kept.iter().take(excess) {
+                Self::remove(path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn restricted(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
+}
+
+type DecodeFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// Splits `<version>\n<record>`.
+fn decode(bytes: &[u8]) -> Result<(Version, Record), DecodeFailure> {
+    let newline = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("the session file has no version header")?;
+    let version = std::str::from_utf8(&bytes[..newline])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("the session file's version header is unreadable")?;
+    Ok((
+        Version::new(version),
+        Record::decode(&bytes[newline + 1..])?,
+    ))
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
+        let path = self.path_of(id);
+        let now = self.inner.clock.now();
+        let current = self
+            .blocking("load", move |inner| inner.read(&path, now))
+            .await?;
+        match current {
+            Current::Missing | Current::Expired => Ok(None),
+            Current::Live(version, record) => Ok(Some(Loaded { record, version })),
+            Current::Corrupt(e) => Err(Error::corrupt(id, e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expected: Expected,
+    ) -> Result<Saved, Error> {
+        let path = self.path_of(id);
+        let now = self.inner.clock.now();
+        let record = record.clone();
+        let saved = self
+            .blocking("save", move |inner| {
+                let next = |current: Current| match (current, expected) {
+                    (Current::Missing | Current::Expired, Expected::Absent) => Some(Version::FIRST),
+                    (Current::Live(current, _), Expected::Version(v)) if current == v => {
+                        Some(v.next())
+                    }
+                    _ => None,
+                };
+                // Renames are atomic, so an unlocked read already tells a stale writer it lost:
+                // it answers at once and leaves the lock to writers that may win.
+                if next(inner.read(&path, now)?).is_none() {
+                    return Ok(Saved::Conflict);
+                }
+                let _lock = inner.lock()?;
+                let Some(next) = next(inner.read(&path, now)?) else {
+                    return Ok(Saved::Conflict);
+                };
+                if record.is_expired(now) {
+                    Inner::remove(&path)?;
+                } else {
+                    if expected == Expected::Absent {
+                        inner.prune(now)?;
+                    }
+                    inner.write(&path, next, &record)?;
+                }
+                Ok(Saved::Written(next))
+            })
+            .await?;
+        Ok(saved)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        let path = self.path_of(id);
+        self.blocking("delete", move |inner| {
+            let _lock = inner.lock()?;
+            Inner::remove(&path).map(drop)
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
+        let path = self.path_of(id);
+        let now = self.inner.clock.now();
+        self.blocking("touch", move |inner| {
+            let _lock = inner.lock()?;
+            match inner.read(&path, now)? {
+                Current::Live(version, mut record) => {
+                    record.expires_at = expires_at;
+                    inner.write(&path, version, &record)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn clear_expired(&self) -> Result<u64, Error> {
+        let now = self.inner.clock.now();
+        let files = self
+            .blocking("clear_expired", |inner| {
+                inner.remove_stale_temporaries()?;
+                inner.sessions()
+            })
+            .await?;
+        let mut removed = 0;
+        for batch in files.chunks(BATCH) {
+            let batch: Vec<PathBuf> = batch.iter().map(|(path, _)| path.clone()).collect();
+            removed += self
+                .blocking("clear_expired", move |inner| {
+                    let _lock = inner.lock()?;
+                    let mut removed = 0u64;
+                    for path in &batch {
+                        if matches!(inner.read(path, now)?, Current::Expired)
+                            && Inner::remove(path)?
+                        {
+                            removed += 1;
+                        }
+                    }
+                    Ok(removed)
+                })
+                .await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Default for Inner {
+        fn default() -> Self {
+            Self {
+                dir: PathBuf::new(),
+                prefix: String::new(),
+                threshold: DEFAULT_THRESHOLD,
+                timeout: crate::config::DEFAULT_STORE_TIMEOUT,
+                clock: crate::clock::system(),
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_hashes_of_prefix_and_id() {
+        let inner = Inner {
+            dir: PathBuf::from("/sessions"),
+            prefix: "session:".into(),
+            ..Inner::default()
+        };
+        let id = SessionId::parse("abc").unwrap();
+        let path = inner.path_of(&id);
+        assert_eq!(path.parent(), Some(Path::new("/sessions")));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), 64 + SUFFIX.len());
+        assert!(!name.contains("abc"));
+        let other = Inner {
+            prefix: "other:".into(),
+            ..inner
+        };
+        assert_ne!(other.path_of(&id), path);
+    }
+
+    #[test]
+    fn headers_are_required() {
+        assert!(decode(b"{}").is_err());
+        assert!(decode(b"x\n{}").is_err());
+        let r = Record::new(
+            Default::default(),
+            crate::Expiry::Default,
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let mut bytes = b"7\n".to_vec();
+        bytes.extend(r.encode());
+        assert_eq!(decode(&bytes).unwrap(), (Version::new(7), r));
+    }
+
+    #[tokio::test]
+    async fn urls() {
+        let opts = OpenOptions::default();
+        for bad in [
+            "file://host/dir",
+            "file:///tmp/x?size=1",
+            "file:///tmp/x?threshold=-1",
+            "memory://",
+        ] {
+            assert!(
+                matches!(FileStore::open(bad, &opts).await, Err(Error::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! [`RedisStore`]: sessions in Redis or a Redis Cluster (feature `redis`).
+//!
+//! One key per session, `<key_prefix><id>`, holding a string: the record's version in decimal,
+//! a newline, then the record's native encoding ([`Record::encode`]). The key's TTL is the
+//! session's deadline, so Redis forgets sessions itself. Every write is a Lua script that reads
+//! the version and writes in one step on the server, and every script touches exactly one key,
+//! so it runs unchanged on a cluster.
+//!
+//! Opened with the `flask-session` profile, the store keeps Flask-Session 0.8's layout instead:
+//! the value is the session dict in msgpack (with Flask's `_permanent`), exactly what a Flask app
+//! with `SESSION_TYPE="redis"` reads and writes, and the conditional write compares a hash of
+//! the value, since Flask-Session's records carry no version.
+
+use std::future::Future;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, RedisResult, Script, ScriptInvocation};
+use time::OffsetDateTime;
+
+use sha1::{Digest, Sha1};
+
+use super::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use crate::expiry::ExpiryPolicy;
+use crate::id::SessionId;
+use crate::interop::{flask, flask_session, Profile};
+use crate::record::{Record, Version};
+
+/// Reads the value, its remaining TTL and the server's time, atomically.
+const LOAD: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then return false end
+local t = redis.call('TIME')
+return {value, redis.call('PTTL', KEYS[1]), t[1], t[2]}
+";
+
+/// The conditional write. ARGV: expected version (empty: absent), payload, deadline (Unix ms).
+/// Returns the new version, or 0 on a conflict. A deadline already past on the server's clock
+/// deletes the key (a save of an expired record is a delete).
+const SAVE: &str = r"
+local current = redis.call('GET', KEYS[1])
+local version = 0
+if current then
+  local v = string.match(current, '^(%d+)\n')
+  if not v then return 0 end
+  version = tonumber(v)
+end
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif (not current) or version ~= tonumber(ARGV[1]) then
+  return 0
+end
+local nextv = version + 1
+local t = redis.call('TIME')
+local ttl = tonumber(ARGV[3]) - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%d', nextv) .. '\n' .. ARGV[2], 'PX', ttl)
+end
+return nextv
+";
+
+/// The Flask-Session profile's conditional write: its records carry no version, so the token
+/// is the first 12 hex digits of the stored value's SHA-1 (`redis.sha1hex`). ARGV: expected
+/// token (empty: absent), payload, deadline (Unix ms). Returns 1, or 0 on a conflict.
+const SAVE_HASHED: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if current then return 0 end
+else
+  if not current then return 0 end
+  if string.sub(redis.sha1hex(current), 1, 12) ~= ARGV[1] then return 0 end
+end
+local t = redis.call('TIME')
+local ttl = tonumber(ARGV[3]) - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+end
+return 1
+";
+
+/// Whose format values are kept in.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    /// `<version>\n<record JSON>`.
+    Native,
+    /// Flask-Session 0.8: the session dict in msgpack, `_permanent` included.
+    FlaskSession(ExpiryPolicy),
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Sessions in Redis, a single server or a Redis Cluster.
+///
+/// - **Keys**: `<key_prefix><id>` (default prefix `session:`, as Flask-Session), one per session.
+/// - **Values**: `<version>\n<record JSON>`; the version starts at 1 and grows by one with each
+///   write.
+/// - **Expiry**: the key's TTL is the session's deadline, set in the same step as the write, so
+///   Redis expires sessions itself and [`clear_expired`](SessionStore::clear_expired) returns 0.
+///   [`touch`](SessionStore::touch) is a single `PEXPIREAT`: nothing is rewritten, and
+///   [`load`](SessionStore::load) reports the key's true deadline (read with `PTTL` in the
+///   same script). Deadlines travel as Unix times and become TTLs on Redis's own clock.
+/// - **Conditional writes**: a Lua script compares the stored version with the expected one and
+///   writes in the same atomic step. Scripts name one key only, so they are cluster-safe.
+/// - **Failures**: connections reconnect by themselves after the server comes back (the
+///   `redis` crate's `ConnectionManager` and cluster client); every operation is bounded by the
+///   store's timeout and fails with [`Error::Timeout`] or [`Error::Unavailable`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::{redis::RedisStore, OpenOptions};
+///
+/// let single = RedisStore::connect("redis://127.0.0.1:6379/0", &OpenOptions::default()).await?;
+/// let cluster = RedisStore::connect(
+///     "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+///     &OpenOptions::default(),
+/// )
+/// .await?;
+/// # let _ = (single, cluster); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    prefix: String,
+    timeout: StdDuration,
+    load: Script,
+    save: Script,
+    format: Format,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.connection {
+            Connection::Single(_) => "single",
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("kind", &kind)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to the server a URL names, within `options.timeout`:
+    ///
+    /// - `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS): one server;
+    /// - `redis+cluster://[user:password@]host:port,host:port,…` (or `rediss+cluster://`): a
+    ///   Redis Cluster, from any of its nodes.
+    ///
+    /// Keys start with `options.key_prefix`; every operation is bounded by `options.timeout`.
+    pub async fn connect(url: &str, options: &OpenOptions) -> Result<Self, Error> {
+        let timeout = options.timeout;
+        let bad = |reason: String| Error::BadUrl {
+            url: redact_url(url),
+            reason,
+        };
+        if url.starts_with("rediss") {
+            // Pick rustls' provider explicitly: several in one build would make it refuse to
+            // choose. Another part of the program may have installed one already; that is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let connection = if let Some((tls, rest)) = cluster_parts(url) {
+            let nodes = cluster_nodes(tls, rest).map_err(bad)?;
+            let client = ClusterClientBuilder::new(nodes)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            let connection = bounded("connect", timeout, client.get_async_connection()).await?;
+            Connection::Cluster(connection)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                // Few, short reconnection attempts: a request waiting on a reconnection fails
+                // within its timeout anyway, and the next request starts a new attempt.
+                .set_number_of_retries(2)
+                .set_min_delay(StdDuration::from_millis(50))
+                .set_max_delay(StdDuration::from_millis(500));
+            let manager = bounded(
+                "connect",
+                timeout,
+                ConnectionManager::new_with_config(client, config),
+            )
+            .await?;
+            Connection::Single(manager)
+        } else {
+            return Err(bad(
+                "expected redis://, rediss://, redis+cluster:// or rediss+cluster://".into(),
+            ));
+        };
+        let (format, save) = match options.profile {
+            Profile::Native => (Format::Native, SAVE),
+            Profile::FlaskSession => (Format::FlaskSession(options.policy), SAVE_HASHED),
+            other => {
+                return Err(bad(format!(
+                    "the Redis store keeps the native and flask-session formats, not {other}'s"
+                )))
+            }
+        };
+        Ok(Self {
+            connection,
+            prefix: options.key_prefix.clone(),
+            timeout,
+            load: Script::new(LOAD),
+            save: Script::new(save),
+            format,
+        })
+    }
+
+    /// The Redis key of a session.
+    pub fn key(&self, id: &SessionId) -> String {
+        format!("{}{}", self.prefix, id.expose())
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let run = async {
+            match &self.connection {
+                Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+                Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+            }
+        };
+        bounded(op, self.timeout, run).await
+    }
+
+    async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: Cmd) -> Result<T, Error> {
+        let run = async {
+            match &self.connection {
+                Connection::Single(c) => cmd.query_async(&mut c.clone()).await,
+                Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+            }
+        };
+        bounded(op, self.timeout, run).await
+    }
+}
+
+/// `Some((tls, "hosts…"))` for a cluster URL.
+fn cluster_parts(url: &str) -> Option<(bool, &str)> {
+    url.strip_prefix("redis+cluster://")
+        .map(|rest| (false, rest))
+        .or_else(|| {
+            url.strip_prefix("rediss+cluster://")
+                .map(|rest| (true, rest))
+        })
+}
+
+/// One `redis://` URL per node of `[userinfo@]host:port,host:port[/…]`.
+fn cluster_nodes(tls: bool, rest: &str) -> Result<Vec<String>, String> {
+    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    let (userinfo, hosts) = match rest.rsplit_once('@') {
+        Some((user, hosts)) => (format!("{user}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let scheme = if tls { "rediss" } else { "redis" };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|host| format!("{scheme}://{userinfo}{host}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err("a cluster URL names at least one node: redis+cluster://host:port,…".into());
+    }
+    Ok(nodes)
+}
+
+/// Runs a client call under `after`, mapping its failures to store errors.
+async fn bounded<T>(
+    op: &'static str,
+    after: StdDuration,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(after, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout { op, after }),
+        Ok(Err(e)) => Err(Error::unavailable(op, e)),
+        Err(_) => Err(Error::Timeout { op, after }),
+    }
+}
+
+/// Unix milliseconds of `at`, truncated to whole seconds as the record encoding keeps it.
+fn deadline_ms(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp().saturating_mul(1000)
+}
+
+/// The Flask-Session format's version token: the first 48 bits of the value's SHA-1, what
+/// [`SAVE_HASHED`] compares.
+fn content_version(value: &[u8]) -> Version {
+    let digest = Sha1::digest(value);
+    let mut be = [0u8; 8];
+    be[2..].copy_from_slice(&digest[..6]);
+    Version::new(u64::from_be_bytes(be))
+}
+
+/// Splits `<version>\n<record>`.
+fn parse_value(id: &SessionId, value: &[u8]) -> Result<(Version, Record), Error> {
+    let corrupt = |what: &str| Error::corrupt(id, format!("the Redis value {what}"));
+    let newline = value
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| corrupt("has no version header"))?;
+    let version = std::str::from_utf8(&value[..newline])
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| corrupt("has an unreadable version header"))?;
+    let record = Record::decode(&value[newline + 1..]).map_err(|e| Error::corrupt(id, e))?;
+    Ok((Version::new(version), record))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
+        let invocation = self.load.key(self.key(id));
+        let reply: Option<(Vec<u8>, i64, i64, i64)> = self.invoke("load", invocation).await?;
+        let Some((value, pttl, seconds, micros)) = reply else {
+            return Ok(None);
+        };
+        let (version, mut record) = match self.format {
+            Format::Native => parse_value(id, &value)?,
+            Format::FlaskSession(policy) => {
+                let data =
+                    flask_session::decode_record(&value).map_err(|e| Error::corrupt(id, e))?;
+                let fallback = OffsetDateTime::now_utc() + policy.lifetime();
+                (
+                    content_version(&value),
+                    flask::record_from_dict(data, policy, fallback),
+                )
+            }
+        };
+        if pttl >= 0 {
+            // The true deadline (moved by touch), rounded to the whole second it was set to.
+            let deadline_ms = seconds * 1000 + micros / 1000 + pttl;
+            let deadline = OffsetDateTime::from_unix_timestamp((deadline_ms + 500) / 1000)
+                .map_err(|e| Error::corrupt(id, e))?;
+            record.expires_at = deadline;
+        }
+        Ok(Some(Loaded { record, version }))
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expected: Expected,
+    ) -> Result<Saved, Error> {
+        let mut invocation = self.save.key(self.key(id));
+        let (condition, payload) = match self.format {
+            Format::Native => (
+                match expected {
+                    Expected::Absent => String::new(),
+                    Expected::Version(v) => v.get().to_string(),
+                },
+                record.encode(),
+            ),
+            Format::FlaskSession(policy) => (
+                match expected {
+                    Expected::Absent => String::new(),
+                    Expected::Version(v) => format!("{:012x}", v.get()),
+                },
+                flask_session::encode_record(&flask::dict_from_record(record, policy)),
+            ),
+        };
+        let hashed =
+            matches!(self.format, Format::FlaskSession(_)).then(|| content_version(&payload));
+        invocation
+            .arg(condition)
+            .arg(payload)
+            .arg(deadline_ms(record.expires_at));
+        let written: u64 = self.invoke("save", invocation).await?;
+        let saved = match (written, hashed) {
+            (0, _) => Saved::Conflict,
+            (_, Some(version)) => Saved::Written(version),
+            (v, None) => Saved::Written(Version::new(v)),
+        };
+        Ok(saved)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(id));
+        let _: i64 = self.query("delete", cmd).await?;
+        Ok(())
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
+        let mut cmd = redis::cmd("PEXPIREAT");
+        cmd.arg(self.key(id)).arg(deadline_ms(expires_at));
+        let set: i64 = self.query("touch", cmd).await?;
+        Ok(set == 1)
+    }
+
+    async fn clear_expired(&self) -> Result<u64, Error> {
+        // Redis expires keys itself.
+        Ok(0)
+    }
+
+    fn profile(&self) -> Profile {
+        match self.format {
+            Format::Native => Profile::Native,
+            Format::FlaskSession(_) => Profile::FlaskSession,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_urls_name_every_node() {
+        let (tls, rest) = cluster_parts("redis+cluster://:pw@a:1,b:2/").unwrap();
+        assert!(!tls);
+        assert_eq!(
+            cluster_nodes(tls, rest).unwrap(),
+            ["redis://:pw@a:1", "redis://:pw@b:2"]
+        );
+        let (tls, rest) = cluster_parts("rediss+cluster://h:7001").unwrap();
+        assert_eq!(cluster_nodes(tls, rest).unwrap(), ["rediss://h:7001"]);
+        assert!(cluster_nodes(false, "").is_err());
+        assert!(cluster_parts("redis://h").is_none());
+    }
+
+    #[test]
+    fn values_carry_their_version() {
+        let id = SessionId::generate().unwrap();
+        let record = Record::new(
+            Default::default(),
+            crate::Expiry::Default,
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let mut value = b"42\n".to_vec();
+        value.extend(record.encode());
+        let (version, decoded) = parse_value(&id, &value).unwrap();
+        assert_eq!((version, decoded), (Version::new(42), record));
+        for bad in [&b"no header"[..], b"x\n{}", b"1\nnot json", b"\xff\xfe"] {
+            assert!(matches!(parse_value(&id, bad), Err(Error::Corrupt { .. })));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The conformance suite against [`CachedStore`]: Redis (`TESSERA_REDIS_URL`) in front of
+//! PostgreSQL (`TESSERA_POSTGRES_URL`), Django's `cached_db` layout. Each app server has its
+//! own Redis connection and its own Postgres pool.
+#![cfg(all(feature = "redis", feature = "postgres"))]
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use conformance::{server_or_skip, Harness};
+use support::{unique_name, Cleanup, Teardown, Tracked};
+use tessera::clock::{ManualClock, SharedClock};
+use tessera::store::cached::CachedStore;
+use tessera::store::redis::RedisStore;
+use tessera::store::sql::PostgresStore;
+use tessera::store::OpenOptions;
+use tessera::SessionId;
+
+fn redis_url() -> String {
+    std::env::var("TESSERA_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn postgres_url() -> String {
+    std::env::var("TESSERA_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+async fn postgres(
+    table: &str,
+    options: &OpenOptions,
+) -> Result<PostgresStore, tessera::store::Error> {
+    PostgresStore::builder(&postgres_url())?
+        .options(options)
+        .table(table)
+        .build()
+        .await
+}
+
+async fn harness() -> Option<Harness> {
+    // Redis keeps real time; Postgres and the wrapper judge deadlines by this clock, which
+    // starts now so Redis TTLs stay meaningful.
+    let clock = ManualClock::starting_now();
+    let shared: SharedClock = Arc::new(clock.clone());
+    let prefix = format!("{}:", support::unique("tessera-test:"));
+    let options = OpenOptions::default()
+        .with_clock(shared.clone())
+        .with_key_prefix(prefix.clone())
+        .with_timeout(Duration::from_secs(5));
+    let url = redis_url();
+    let cache = server_or_skip(
+        &format!("redis at {url}"),
+        RedisStore::connect(&url, &options).await,
+    )?;
+    let table = unique_name("tessera_c");
+    let db = server_or_skip(
+        &format!("postgres at {}", postgres_url()),
+        postgres(&table, &options).await,
+    )?;
+    let drop_table = {
+        let sql = format!("DROP TABLE IF EXISTS \"{table}\"");
+        let pool = db.pool().clone();
+        Teardown::new(move || async move {
+            let _ = sqlx::query(&sql).execute(&pool).await;
+        })
+    };
+    let cache_peer = RedisStore::connect(&url, &options).await.unwrap();
+    let db_peer = postgres(&table, &options).await.unwrap();
+    let store = CachedStore::new(Arc::new(cache.clone()), Arc::new(db.clone()))
+        .with_clock(shared.clone())
+        .with_cache_timeout(Duration::from_secs(2));
+    let peer = CachedStore::new(Arc::new(cache_peer), Arc::new(db_peer))
+        .with_clock(shared)
+        .with_cache_timeout(Duration::from_secs(2));
+    let pool = db.pool().clone();
+    let insert =
+        format!("INSERT INTO \"{table}\" (id, data, expires_at, version) VALUES ($1, $2, $3, 1)");
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).unix_timestamp();
+    let corrupt: conformance::Corrupter = Arc::new(move |id: SessionId| {
+        let (pool, insert, prefix, _drop) = (
+            pool.clone(),
+            insert.clone(),
+            prefix.clone(),
+            drop_table.clone(),
+        );
+        Box::pin(async move {
+            sqlx::query(&insert)
+                .bind(format!("{prefix}{}", id.expose()))
+                .bind(&b"\xffnot a record"[..])
+                .bind(expires)
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    });
+    let cleanup = Cleanup::keeping(
+        move |ids| {
+            let keys = ids.iter().map(|id| cache.key(id)).collect();
+            support::redis_remover(url.clone(), keys);
+        },
+        None,
+    );
+    Some(Harness {
+        store: Tracked::shared(Arc::new(store), &cleanup),
+        peer: Tracked::shared(Arc::new(peer), &cleanup),
+        clock: Some(clock),
+        server_expires: false,
+        corrupt: Some(corrupt),
+    })
+}
+
+conformance_suite!(harness);

@@ -1,0 +1,172 @@
+//! The conformance suite against [`FileStore`], in a scratch directory.
+#![cfg(feature = "file")]
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+mod support;
+
+use std::sync::Arc;
+
+use conformance::Harness;
+use support::ScratchDir;
+use tessera::clock::ManualClock;
+use tessera::store::file::FileStore;
+use tessera::store::{Expected, OpenOptions, SessionStore};
+use tessera::{Expiry, Record, SessionId};
+use time::Duration;
+
+async fn harness() -> Option<Harness> {
+    let dir = Arc::new(ScratchDir::new("file"));
+    let clock = ManualClock::new(time::macros::datetime!(2030-01-01 0:00 UTC));
+    let options = OpenOptions::default().with_clock(Arc::new(clock.clone()));
+    let store = FileStore::open(&dir.url(), &options).await.unwrap();
+    let peer = FileStore::open(&dir.url(), &options).await.unwrap();
+    let planter = store.clone();
+    let corrupt: conformance::Corrupter = Arc::new(move |id| {
+        let path = planter.path_of(&id);
+        Box::pin(async move { std::fs::write(path, b"\xff\xfenot a session").unwrap() })
+    });
+    // The directory lives as long as the stores (removed by the cleanup when they drop).
+    let cleanup = support::Cleanup::keeping(|_| {}, Some(Box::new(dir)));
+    Some(Harness {
+        store: support::Tracked::shared(Arc::new(store), &cleanup),
+        peer: support::Tracked::shared(Arc::new(peer), &cleanup),
+        clock: Some(clock),
+        server_expires: false,
+        corrupt: Some(corrupt),
+    })
+}
+
+conformance_suite!(harness);
+
+fn record(expires_at: time::OffsetDateTime) -> Record {
+    let mut data = tessera::Data::new();
+    data.insert("a".into(), 1.into());
+    Record::new(data, Expiry::Default, expires_at)
+}
+
+#[tokio::test]
+async fn threshold_removes_expired_then_oldest() {
+    let dir = ScratchDir::new("threshold");
+    let clock = ManualClock::new(time::macros::datetime!(2030-01-01 0:00 UTC));
+    let store = FileStore::open(
+        &format!("{}?threshold=4", dir.url()),
+        &OpenOptions::default(),
+    )
+    .await
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let now = tessera::clock::Clock::now(&clock);
+    let short = SessionId::generate().unwrap();
+    let _ = store
+        .save(
+            &short,
+            &record(now + Duration::seconds(5)),
+            Expected::Absent,
+        )
+        .await
+        .unwrap();
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let id = SessionId::generate().unwrap();
+        let _ = store
+            .save(&id, &record(now + Duration::hours(1)), Expected::Absent)
+            .await
+            .unwrap();
+        live.push(id);
+        // Distinct modification times order the files.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    clock.advance(Duration::seconds(10));
+    // Full (4 files): the expired one goes first, the live ones stay.
+    let fifth = SessionId::generate().unwrap();
+    let _ = store
+        .save(&fifth, &record(now + Duration::hours(1)), Expected::Absent)
+        .await
+        .unwrap();
+    for id in &live {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+    // Full again, nothing expired: the oldest goes.
+    let sixth = SessionId::generate().unwrap();
+    let _ = store
+        .save(&sixth, &record(now + Duration::hours(1)), Expected::Absent)
+        .await
+        .unwrap();
+    assert!(
+        store.load(&live[0]).await.unwrap().is_none(),
+        "the oldest session was kept"
+    );
+    for id in live[1..].iter().chain([&fifth, &sixth]) {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_str()
+                    .unwrap()
+                    .ends_with(".session")
+            })
+            .count(),
+        4
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = ScratchDir::new("modes");
+    let store = FileStore::open(&dir.url(), &OpenOptions::default())
+        .await
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    let _ = store
+        .save(
+            &id,
+            &record(time::OffsetDateTime::now_utc() + Duration::hours(1)),
+            Expected::Absent,
+        )
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    assert_eq!(mode(&store.path_of(&id)), 0o600);
+    assert!(!store.path_of(&id).to_str().unwrap().contains(id.expose()));
+}
+
+#[tokio::test]
+async fn clear_expired_works_in_batches() {
+    let dir = ScratchDir::new("batches");
+    let clock = ManualClock::new(time::macros::datetime!(2030-01-01 0:00 UTC));
+    let store = FileStore::open(
+        &format!("{}?threshold=0", dir.url()),
+        &OpenOptions::default(),
+    )
+    .await
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let now = tessera::clock::Clock::now(&clock);
+    for i in 0..600 {
+        let expires = if i % 3 == 0 {
+            now + Duration::hours(1)
+        } else {
+            now + Duration::seconds(1)
+        };
+        let _ = store
+            .save(
+                &SessionId::generate().unwrap(),
+                &record(expires),
+                Expected::Absent,
+            )
+            .await
+            .unwrap();
+    }
+    clock.advance(Duration::seconds(5));
+    assert_eq!(store.clear_expired().await.unwrap(), 400);
+    assert_eq!(store.clear_expired().await.unwrap(), 0);
+}

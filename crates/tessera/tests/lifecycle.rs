@@ -1,0 +1,549 @@
+//! The middleware's request lifecycle: cookie sessions, expiry, refresh, key rotation,
+//! failures. Store-agnostic behaviour is in the conformance suite.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use http::header::{COOKIE, SET_COOKIE, VARY};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tessera::clock::ManualClock;
+use tessera::config::SessionConfigBuilder;
+use tessera::cookie_session::CookieFormat;
+use tessera::store::memory::MemoryStore;
+use tessera::store::{Error, Expected, Loaded, Saved, SessionStore};
+use tessera::{Data, Expiry, Record, Session, SessionConfig, SessionId, SessionLayer, Storage};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt;
+
+const KEY: &str = "lifecycle-test-secret-key-0123456789abcdef";
+const OLD_KEY: &str = "an-older-secret-key-still-accepted-0123456";
+
+fn routes() -> Router {
+    Router::new()
+        .route(
+            "/put/{key}/{value}",
+            get(
+                |s: Session, Path((k, v)): Path<(String, String)>| async move {
+                    s.insert(&k, v).unwrap();
+                },
+            ),
+        )
+        .route(
+            "/all",
+            get(|s: Session| async move { Json(s.data().as_ref().clone()) }),
+        )
+        .route("/clear", get(|s: Session| async move { s.clear() }))
+        .route(
+            "/expiry/{seconds}",
+            get(|s: Session, Path(secs): Path<i64>| async move {
+                s.set_expiry(Expiry::from_seconds(secs));
+                s.insert("x", 1).unwrap();
+            }),
+        )
+        .route(
+            "/expire-at/{unix}",
+            get(|s: Session, Path(unix): Path<i64>| async move {
+                s.set_expiry(OffsetDateTime::from_unix_timestamp(unix).unwrap());
+                s.insert("x", 1).unwrap();
+            }),
+        )
+        .route(
+            "/big/{n}",
+            get(|s: Session, Path(n): Path<usize>| async move {
+                s.insert("big", "y".repeat(n)).unwrap();
+            }),
+        )
+}
+
+fn app(storage: Storage, config: SessionConfigBuilder) -> Router {
+    routes().layer(SessionLayer::new(storage, config.build().unwrap()).unwrap())
+}
+
+fn base() -> SessionConfigBuilder {
+    SessionConfig::builder().secret_key(KEY)
+}
+
+struct Reply {
+    status: StatusCode,
+    set_cookie: Vec<String>,
+    vary: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn cookie(&self) -> String {
+        self.set_cookie[0].split(';').next().unwrap().to_owned()
+    }
+    fn data(&self) -> Data {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
+    let mut req = Request::get(uri);
+    if let Some(cookie) = cookie {
+        req = req.header(COOKIE, cookie);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let all = |name| {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (set_cookie, vary) = (all(SET_COOKIE), all(VARY));
+    Reply {
+        status: parts.status,
+        set_cookie,
+        vary,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
+    }
+}
+
+fn cookie_storages() -> [Storage; 2] {
+    [
+        Storage::Cookie(CookieFormat::Signed),
+        Storage::Cookie(CookieFormat::Encrypted),
+    ]
+}
+
+#[tokio::test]
+async fn cookie_sessions_round_trip_and_refuse_tampering() {
+    for storage in cookie_storages() {
+        let app = app(storage, base());
+        let first = send(&app, "/put/user/ada", None).await;
+        assert_eq!(first.status, 200);
+        let cookie = first.cookie();
+        let second = send(&app, "/put/n/2", Some(&cookie)).await;
+        let data = send(&app, "/all", Some(&second.cookie())).await.data();
+        assert_eq!(data.get("user"), Some(&json!("ada")));
+        assert_eq!(data.get("n"), Some(&json!("2")));
+
+        // Flip one character of the value: a fresh session, status 200.
+        let (name, value) = cookie.split_once('=').unwrap();
+        let mut bytes = value.as_bytes().to_vec();
+        bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        let reply = send(&app, "/all", Some(&tampered)).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.data().is_empty());
+        for garbage in [
+            "session=",
+            "session=...",
+            "session=%%%",
+            &format!("session={}", "A".repeat(9000)),
+        ] {
+            let reply = send(&app, "/all", Some(garbage)).await;
+            assert_eq!(reply.status, 200, "{garbage:.40}");
+            assert!(reply.data().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn signed_cookies_are_readable_encrypted_ones_are_not() {
+    let [signed, encrypted] = cookie_storages();
+    let s = send(&app(signed, base()), "/put/secret/plaintext-marker", None)
+        .await
+        .cookie();
+    let e = send(
+        &app(encrypted, base()),
+        "/put/secret/plaintext-marker",
+        None,
+    )
+    .await
+    .cookie();
+    use base64::Engine;
+    let payload = s.split_once('=').unwrap().1.split('.').next().unwrap();
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&decoded).contains("plaintext-marker"));
+    assert!(!e.contains("plaintext"));
+}
+
+#[tokio::test]
+async fn cookies_are_bound_to_their_name() {
+    let app_a = app(Storage::Cookie(CookieFormat::Signed), base());
+    let app_b = app(
+        Storage::Cookie(CookieFormat::Signed),
+        base().cookie_name("other"),
+    );
+    let cookie = send(&app_a, "/put/a/1", None).await.cookie();
+    let moved = cookie.replacen("session=", "other=", 1);
+    assert!(send(&app_b, "/all", Some(&moved)).await.data().is_empty());
+}
+
+#[tokio::test]
+async fn rotated_keys_still_verify_and_are_resigned() {
+    let old = |storage| app(storage, SessionConfig::builder().secret_key(OLD_KEY));
+    let new = |storage| app(storage, base().fallback_key(OLD_KEY));
+    let store = Arc::new(MemoryStore::new(100));
+    for storage in [
+        Storage::Cookie(CookieFormat::Signed),
+        Storage::Cookie(CookieFormat::Encrypted),
+        Storage::Store(store.clone()),
+    ] {
+        let old_cookie = send(&old(storage.clone()), "/put/a/1", None).await.cookie();
+        let reply = send(&new(storage.clone()), "/all", Some(&old_cookie)).await;
+        assert_eq!(
+            reply.data().get("a"),
+            Some(&json!("1")),
+            "a fallback key verifies"
+        );
+        let resigned = reply.cookie();
+        assert_ne!(
+            resigned, old_cookie,
+            "the cookie is re-signed with the current key"
+        );
+        let current_only = app(storage, base());
+        assert_eq!(
+            send(&current_only, "/all", Some(&resigned))
+                .await
+                .data()
+                .get("a"),
+            Some(&json!("1"))
+        );
+        assert!(send(&current_only, "/all", Some(&old_cookie))
+            .await
+            .data()
+            .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn expired_cookie_sessions_are_refused_by_the_server() {
+    let clock = ManualClock::new(datetime!(2030-01-01 0:00 UTC));
+    let config = base()
+        .clock(Arc::new(clock.clone()))
+        .lifetime(Duration::hours(1));
+    let app = app(Storage::Cookie(CookieFormat::Signed), config);
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    clock.advance(Duration::minutes(59));
+    assert_eq!(send(&app, "/all", Some(&cookie)).await.data().len(), 1);
+    clock.advance(Duration::minutes(2));
+    assert!(
+        send(&app, "/all", Some(&cookie)).await.data().is_empty(),
+        "a replayed cookie past its deadline is refused"
+    );
+}
+
+#[tokio::test]
+async fn cookie_attributes_follow_the_expiry() {
+    let clock = ManualClock::new(datetime!(2030-01-01 0:00 UTC));
+    let app = app(
+        Storage::Cookie(CookieFormat::Encrypted),
+        base().clock(Arc::new(clock)).lifetime(Duration::days(14)),
+    );
+    let default = send(&app, "/put/a/1", None).await.set_cookie[0].clone();
+    assert!(default.contains("Max-Age=1209600"), "{default}");
+    assert!(
+        default.contains("Expires=Tue, 15 Jan 2030 00:00:00 GMT"),
+        "{default}"
+    );
+    assert!(
+        default.contains("HttpOnly")
+            && default.contains("SameSite=Lax")
+            && default.contains("Path=/")
+    );
+    let browser = send(&app, "/expiry/0", None).await.set_cookie[0].clone();
+    assert!(
+        !browser.contains("Max-Age") && !browser.contains("Expires"),
+        "{browser}"
+    );
+    let short = send(&app, "/expiry/300", None).await.set_cookie[0].clone();
+    assert!(short.contains("Max-Age=300"), "{short}");
+    let at = datetime!(2030-02-01 0:00 UTC).unix_timestamp();
+    let fixed = send(&app, &format!("/expire-at/{at}"), None)
+        .await
+        .set_cookie[0]
+        .clone();
+    assert!(
+        fixed.contains("Expires=Fri, 01 Feb 2030 00:00:00 GMT"),
+        "{fixed}"
+    );
+    // An expiry already past deletes rather than saves.
+    let past = send(&app, "/expiry/-5", None).await;
+    assert!(past.set_cookie.is_empty());
+}
+
+#[tokio::test]
+async fn browser_close_by_default_when_not_permanent() {
+    let app = app(
+        Storage::Cookie(CookieFormat::Signed),
+        base().permanent(false),
+    );
+    let cookie = send(&app, "/put/a/1", None).await.set_cookie[0].clone();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    let app = app_with(base().expire_at_browser_close(true));
+    let cookie = send(&app, "/put/a/1", None).await.set_cookie[0].clone();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+}
+
+fn app_with(config: SessionConfigBuilder) -> Router {
+    app(Storage::Cookie(CookieFormat::Signed), config)
+}
+
+#[tokio::test]
+async fn oversized_cookie_sessions_are_not_sent() {
+    for storage in cookie_storages() {
+        let app = app(storage, base());
+        let small = send(&app, "/big/100", None).await;
+        assert_eq!(small.set_cookie.len(), 1);
+        let big = send(&app, "/big/5000", None).await;
+        assert_eq!(big.status, 200);
+        assert!(
+            big.set_cookie.is_empty(),
+            "a cookie browsers would drop is not sent"
+        );
+    }
+    // Compression makes room for repetitive data.
+    let app = app(Storage::Cookie(CookieFormat::Signed), base().compress(true));
+    assert_eq!(send(&app, "/big/5000", None).await.set_cookie.len(), 1);
+}
+
+#[tokio::test]
+async fn clear_deletes_the_record_and_the_cookie() {
+    let store = Arc::new(MemoryStore::new(100));
+    let app = app(Storage::Store(store.clone()), base());
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    assert_eq!(store.len_after_sync().await, 1);
+    let reply = send(&app, "/clear", Some(&cookie)).await;
+    assert!(
+        reply.set_cookie[0].contains("Max-Age=0"),
+        "{:?}",
+        reply.set_cookie
+    );
+    assert_eq!(store.len_after_sync().await, 0);
+}
+
+trait SyncLen {
+    async fn len_after_sync(&self) -> u64;
+}
+
+impl SyncLen for MemoryStore {
+    async fn len_after_sync(&self) -> u64 {
+        self.clear_expired().await.unwrap();
+        self.len()
+    }
+}
+
+#[tokio::test]
+async fn refresh_each_request_touches_without_rewriting() {
+    let clock = ManualClock::new(datetime!(2030-01-01 0:00 UTC));
+    let store = Arc::new(MemoryStore::new(100).with_clock(Arc::new(clock.clone())));
+    let config = base()
+        .clock(Arc::new(clock.clone()))
+        .lifetime(Duration::hours(1))
+        .refresh_each_request(true);
+    let app = app(Storage::Store(store.clone()), config);
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    let id = id_of(&cookie);
+    let v1 = store.load(&id).await.unwrap().unwrap().version;
+    for _ in 0..3 {
+        clock.advance(Duration::minutes(40));
+        let reply = send(&app, "/all", Some(&cookie)).await;
+        assert_eq!(reply.data().len(), 1, "the touch kept the session alive");
+        assert!(reply.set_cookie[0].contains("Max-Age=3600"));
+    }
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().version,
+        v1,
+        "touch only, no rewrite"
+    );
+}
+
+#[tokio::test]
+async fn without_refresh_sessions_end_after_their_lifetime() {
+    let clock = ManualClock::new(datetime!(2030-01-01 0:00 UTC));
+    let store = Arc::new(MemoryStore::new(100).with_clock(Arc::new(clock.clone())));
+    let config = base()
+        .clock(Arc::new(clock.clone()))
+        .lifetime(Duration::hours(1));
+    let app = app(Storage::Store(store), config);
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    clock.advance(Duration::minutes(40));
+    let reply = send(&app, "/all", Some(&cookie)).await;
+    assert!(reply.set_cookie.is_empty());
+    clock.advance(Duration::minutes(40));
+    assert!(send(&app, "/all", Some(&cookie)).await.data().is_empty());
+}
+
+#[tokio::test]
+async fn save_every_request_rewrites_reads() {
+    let store = Arc::new(MemoryStore::new(100));
+    let app = app(
+        Storage::Store(store.clone()),
+        base().save_every_request(true),
+    );
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    let id = id_of(&cookie);
+    let v1 = store.load(&id).await.unwrap().unwrap().version;
+    let reply = send(&app, "/all", Some(&cookie)).await;
+    assert_eq!(reply.set_cookie.len(), 1);
+    assert_ne!(store.load(&id).await.unwrap().unwrap().version, v1);
+}
+
+#[tokio::test]
+async fn unsigned_ids_work_when_signing_is_off() {
+    let store = Arc::new(MemoryStore::new(100));
+    let app = app(
+        Storage::Store(store.clone()),
+        SessionConfig::builder().sign_id(false),
+    );
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    let raw = cookie.split_once('=').unwrap().1;
+    assert_eq!(raw.len(), 43, "the bare id: {raw}");
+    assert_eq!(send(&app, "/all", Some(&cookie)).await.data().len(), 1);
+}
+
+#[tokio::test]
+async fn missing_secret_key_fails_at_startup() {
+    let config = SessionConfig::builder().build().unwrap();
+    for storage in [
+        Storage::Cookie(CookieFormat::Signed),
+        Storage::store(MemoryStore::new(1)),
+    ] {
+        let err = SessionLayer::new(storage, config.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no secret key was set"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn untouched_handlers_cost_nothing_and_missing_layer_is_explained() {
+    let app = Router::new().route("/plain", get(|| async { "hi" })).layer(
+        SessionLayer::new(Storage::store(MemoryStore::new(1)), base().build().unwrap()).unwrap(),
+    );
+    let reply = send(&app, "/plain", Some("session=whatever")).await;
+    assert!(reply.vary.is_empty() && reply.set_cookie.is_empty());
+
+    let bare = Router::new().route("/all", get(|s: Session| async move { s.len().to_string() }));
+    let reply = send(&bare, "/all", None).await;
+    assert_eq!(reply.status, 500);
+    assert!(String::from_utf8_lossy(&reply.body).contains("SessionLayer"));
+}
+
+fn id_of(cookie: &str) -> SessionId {
+    let value = cookie.split_once('=').unwrap().1;
+    SessionId::parse(value.rsplit_once('.').unwrap().0).unwrap()
+}
+
+/// A store whose server never answers: the middleware's timeout, not a stand-in for a real
+/// server (the store issues' fault tests stop real servers).
+#[derive(Debug)]
+struct Unresponsive;
+
+#[async_trait]
+impl SessionStore for Unresponsive {
+    async fn load(&self, _: &SessionId) -> Result<Option<Loaded>, Error> {
+        std::future::pending().await
+    }
+    async fn save(&self, _: &SessionId, _: &Record, _: Expected) -> Result<Saved, Error> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: &SessionId) -> Result<(), Error> {
+        std::future::pending().await
+    }
+    async fn touch(&self, _: &SessionId, _: OffsetDateTime) -> Result<bool, Error> {
+        std::future::pending().await
+    }
+    async fn clear_expired(&self) -> Result<u64, Error> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_hangs_gives_503_within_the_timeout() {
+    let config = base().store_timeout(StdDuration::from_millis(200));
+    let app = app(Storage::store(Unresponsive), config);
+    let cookie = format!(
+        "session={}",
+        tessera::crypto::Signer::new(
+            &tessera::crypto::KeyRing::new(tessera::crypto::SecretKey::new(KEY).unwrap()),
+            tessera::crypto::Purpose::IdCookie
+        )
+        .sign("session", SessionId::generate().unwrap().expose())
+    );
+    for (uri, cookie) in [("/all", Some(cookie.as_str())), ("/put/a/1", None)] {
+        let start = Instant::now();
+        let reply = send(&app, uri, cookie).await;
+        let took = start.elapsed();
+        assert_eq!(reply.status, 503, "{uri}");
+        assert!(
+            took >= StdDuration::from_millis(200) && took < StdDuration::from_secs(2),
+            "{uri}: {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_session_deleted_meanwhile_is_not_resurrected() {
+    let store = Arc::new(MemoryStore::new(100));
+    let racing = store.clone();
+    let app = routes()
+        .route(
+            "/write-after-logout",
+            get(move |s: Session| {
+                let store = racing.clone();
+                async move {
+                    // A concurrent request logs out between this request's load and its save.
+                    store.delete(&s.id().unwrap()).await.unwrap();
+                    s.insert("late", 1).unwrap();
+                }
+            }),
+        )
+        .layer(SessionLayer::new(Storage::Store(store.clone()), base().build().unwrap()).unwrap());
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    let reply = send(&app, "/write-after-logout", Some(&cookie)).await;
+    assert_eq!(reply.status, 400, "Django's SessionInterrupted");
+    assert!(
+        store.load(&id_of(&cookie)).await.unwrap().is_none(),
+        "the logout stands"
+    );
+}
+
+#[tokio::test]
+async fn vary_cookie_is_added_once() {
+    let app = Router::new()
+        .route(
+            "/",
+            get(|s: Session| async move {
+                let _ = s.len();
+                ([(VARY, "Accept-Encoding, cookie")], "ok")
+            }),
+        )
+        .route(
+            "/plain",
+            get(|s: Session| async move { s.len().to_string() }),
+        )
+        .layer(
+            SessionLayer::new(
+                Storage::Cookie(CookieFormat::Signed),
+                base().build().unwrap(),
+            )
+            .unwrap(),
+        );
+    assert_eq!(
+        send(&app, "/", None).await.vary,
+        ["Accept-Encoding, cookie"]
+    );
+    assert_eq!(send(&app, "/plain", None).await.vary, ["Cookie"]);
+}

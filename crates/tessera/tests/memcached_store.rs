@@ -1,0 +1,60 @@
+//! The conformance suite against memcached (`TESSERA_MEMCACHED_URL`, default
+//! `memcached://127.0.0.1:11211`; started by `scripts/services/memcached.sh`).
+#![cfg(feature = "memcached")]
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+mod support;
+
+use conformance::Harness;
+use tessera::store::memcached::MemcachedStore;
+use tessera::store::{Error, Expected, OpenOptions, SessionStore};
+
+async fn connect(prefix: &str) -> Option<MemcachedStore> {
+    support::memcached_harness::connect(prefix, OpenOptions::default()).await
+}
+
+async fn harness() -> Option<Harness> {
+    support::memcached_harness::harness(OpenOptions::default()).await
+}
+
+conformance_suite!(harness);
+
+#[tokio::test]
+async fn values_over_the_item_limit_are_too_large() {
+    let Some(store) = connect(&format!("{}:", support::unique("tessera-test:"))).await else {
+        return;
+    };
+    let mut data = tessera::Data::new();
+    data.insert("blob".into(), "x".repeat(2 * 1024 * 1024).into());
+    let record = tessera::Record::new(
+        data,
+        tessera::Expiry::Default,
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    let id = tessera::SessionId::generate().unwrap();
+    let err = store
+        .save(&id, &record, Expected::Absent)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn deadlines_past_thirty_days_are_kept() {
+    let Some(store) = connect(&format!("{}:", support::unique("tessera-test:"))).await else {
+        return;
+    };
+    let id = tessera::SessionId::generate().unwrap();
+    let record = tessera::Record::new(
+        Default::default(),
+        tessera::Expiry::Default,
+        time::OffsetDateTime::now_utc() + time::Duration::days(60),
+    );
+    let _ = store.save(&id, &record, Expected::Absent).await.unwrap();
+    assert!(
+        store.load(&id).await.unwrap().is_some(),
+        "a 60-day session was dropped at once"
+    );
+    store.delete(&id).await.unwrap();
+}

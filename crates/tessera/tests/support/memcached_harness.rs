@@ -1,0 +1,73 @@
+//! The memcached harness both memcached test files use.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera::store::memcached::MemcachedStore;
+use tessera::store::OpenOptions;
+
+use super::{Cleanup, Tracked};
+use crate::conformance::{self, server_or_skip, Harness};
+
+pub fn url() -> String {
+    std::env::var("TESSERA_MEMCACHED_URL").unwrap_or_else(|_| "memcached://127.0.0.1:11211".into())
+}
+
+pub fn address(url: &str) -> String {
+    let rest = url.trim_start_matches("memcached://");
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// A store on the test server with `prefix`, over `options` (a profile).
+pub async fn connect(prefix: &str, options: OpenOptions) -> Option<MemcachedStore> {
+    let url = url();
+    let options = options
+        .with_key_prefix(prefix)
+        .with_timeout(Duration::from_secs(5));
+    server_or_skip(
+        &format!("memcached at {url}"),
+        MemcachedStore::connect(&url, &options).await,
+    )
+}
+
+/// A harness with its own key prefix; every key written is deleted when the test ends.
+pub async fn harness(options: OpenOptions) -> Option<Harness> {
+    let prefix = format!("{}:", super::unique("tessera-test:"));
+    let store = connect(&prefix, options.clone()).await?;
+    let peer = connect(&prefix, options).await?;
+    let keys = store.clone();
+    let addr = address(&url());
+    let cleanup = Cleanup::new(move |ids| {
+        for id in ids {
+            let _ =
+                super::memcached_command(&addr, format!("delete {}\r\n", keys.key(&id)).as_bytes());
+        }
+    });
+    let planter = store.clone();
+    let planted = cleanup.clone();
+    let addr = address(&url());
+    let corrupt: conformance::Corrupter = Arc::new(move |id| {
+        planted.note(&id);
+        let key = planter.key(&id);
+        let addr = addr.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let value: &[u8] = b"\xff\xfenot a session";
+                let mut command = format!("set {key} 0 3600 {}\r\n", value.len()).into_bytes();
+                command.extend_from_slice(value);
+                command.extend_from_slice(b"\r\n");
+                let reply = super::memcached_command(&addr, &command).unwrap();
+                assert_eq!(reply.trim(), "STORED");
+            })
+            .await
+            .unwrap();
+        })
+    });
+    Some(Harness {
+        store: Tracked::shared(Arc::new(store), &cleanup),
+        peer: Tracked::shared(Arc::new(peer), &cleanup),
+        clock: None,
+        server_expires: true,
+        corrupt: Some(corrupt),
+    })
+}
