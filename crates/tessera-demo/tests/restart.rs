@@ -1,0 +1,103 @@
+//! The demo as its users run it: the binary, its default SQLite store, a restart in between.
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{json, Value};
+
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the demo in `dir` with no SECRET_KEY or SESSION_URL and waits until it answers.
+async fn start(dir: &Path, port: u16) -> Demo {
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera-demo"))
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("SECRET_KEY")
+        .env_remove("SESSION_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let demo = Demo(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://127.0.0.1:{port}/whoami"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the demo did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    demo
+}
+
+#[tokio::test]
+async fn a_login_survives_a_restart_of_the_demo() {
+    let dir = std::env::temp_dir().join(format!("tessera-demo-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let client = reqwest::Client::new();
+
+    let demo = start(&dir, port).await;
+    let res = client
+        .post(format!("http://127.0.0.1:{port}/login"))
+        .json(&json!({"user": "ada"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    drop(demo);
+
+    assert!(
+        dir.join("tessera-demo.db").exists(),
+        "the default store is an SQLite file"
+    );
+    let key = dir.join("tessera-demo.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let _demo = start(&dir, port).await;
+    let who: Value = client
+        .get(format!("http://127.0.0.1:{port}/whoami"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        who,
+        json!({"user": "ada"}),
+        "still logged in after the restart"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
