@@ -1,0 +1,113 @@
+"""A Flask app for tessera's interop tests: Flask's built-in cookie session, or Flask-Session
+0.8 on Redis or memcached.
+
+    SECRET_KEY=... python flask_app.py --port 5101
+    SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5103 --flask-session-redis 127.0.0.1:6379
+    SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5104 --flask-session-memcached 127.0.0.1:11211
+"""
+
+import argparse
+import datetime
+import os
+import uuid
+
+from flask import Flask, jsonify, session
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, default=5101)
+parser.add_argument(
+    "--flask-session-redis",
+    metavar="HOST:PORT",
+    help="keep sessions server-side with Flask-Session on this Redis (else Flask's cookie session)",
+)
+parser.add_argument(
+    "--flask-session-memcached",
+    metavar="HOST:PORT",
+    help="keep sessions server-side with Flask-Session on this memcached",
+)
+args = parser.parse_args()
+
+app = Flask(__name__)
+app.secret_key = os.environ["SECRET_KEY"]
+app.config["SECRET_KEY_FALLBACKS"] = [k for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k]
+app.config["PERMANENT_SESSION_LIFETIME"] = datetime.timedelta(
+    seconds=int(os.environ.get("PERMANENT_SESSION_LIFETIME", "3600"))
+)
+if args.flask_session_redis:
+    import redis
+    from flask_session import Session
+
+    host, port = args.flask_session_redis.split(":")
+    app.config.update(
+        SESSION_TYPE="redis",
+        SESSION_REDIS=redis.Redis(host=host, port=int(port)),
+        SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
+        SESSION_USE_SIGNER=True,
+    )
+    Session(app)
+elif args.flask_session_memcached:
+    from flask_session import Session
+    from pymemcache.client.base import PooledClient
+
+    app.config.update(
+        SESSION_TYPE="memcached",
+        # The development server is threaded and a plain pymemcache Client is not thread-safe;
+        # pymemcache's default `noreply` would answer the request before memcached stored the
+        # session, so the next request (from Python or tessera) could read the old one.
+        SESSION_MEMCACHED=PooledClient(args.flask_session_memcached, default_noreply=False),
+        SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
+        SESSION_USE_SIGNER=True,
+    )
+    Session(app)
+
+
+def describe():
+    """The session as JSON, with each value's Python type name."""
+    items = {k: v for k, v in session.items() if k != "_permanent"}
+    return jsonify(
+        permanent=session.permanent,
+        data={k: v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else repr(v) for k, v in items.items()},
+        types={k: type(v).__name__ for k, v in items.items()},
+    )
+
+
+@app.get("/health")
+def health():
+    return "ok"
+
+
+@app.get("/get")
+def get():
+    return describe()
+
+
+@app.get("/set/<key>/<value>")
+def set_value(key, value):
+    session[key] = value
+    return describe()
+
+
+@app.get("/login/<user>")
+def login(user):
+    session["user"] = user
+    session.permanent = True
+    return describe()
+
+
+@app.get("/types")
+def types():
+    session["tuple"] = (1, "two")
+    session["bytes"] = b"\x00\xff"
+    session["when"] = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    session["uuid"] = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    return describe()
+
+
+@app.get("/logout")
+def logout():
+    session.clear()
+    return describe()
+
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=args.port, threaded=True)
