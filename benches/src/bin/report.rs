@@ -1,0 +1,602 @@
+//! Turns the TSV files `benches/run` wrote into `BENCHMARKS.md` and an SVG bar chart.
+//!
+//! `report <results dir> <markdown out> <svg out> <svg link from the markdown>`
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+type Row = BTreeMap<String, String>;
+
+fn read_tsv(dir: &str, name: &str) -> Vec<Row> {
+    let Ok(text) = std::fs::read_to_string(format!("{dir}/{name}")) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            names
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(k, v)| ((*k).to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &Row, key: &str) -> f64 {
+    row.get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+const SCENARIOS: [&str; 4] = ["read", "update", "create", "none"];
+const SCENARIO_NAMES: [&str; 4] = [
+    "(a) read-only",
+    "(b) update one key",
+    "(c) first visit",
+    "(d) no session",
+];
+const PEERS: [&str; 2] = ["tower-sessions", "actix-session"];
+
+fn raw_of(framework: &str) -> &'static str {
+    if framework.starts_with("actix") {
+        "actix"
+    } else {
+        "axum"
+    }
+}
+
+fn fmt_n(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let s = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < 0.0 {
+        format!("−{out}")
+    } else {
+        out
+    }
+}
+
+fn fmt_r(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}×")
+    } else {
+        "–".into()
+    }
+}
+
+/// (framework, store, scenario, payload) → instructions per request.
+type Ir = BTreeMap<(String, String, String, String), f64>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (dir, md_out, svg_out, svg_link) = (&args[1], &args[2], &args[3], &args[4]);
+    let machine: Vec<(String, String)> = std::fs::read_to_string(format!("{dir}/machine.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+    let m = |k: &str| {
+        machine
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    };
+
+    let mut ir: Ir = BTreeMap::new();
+    let mut configs: Vec<(String, String)> = Vec::new();
+    for r in read_tsv(dir, "callgrind.tsv") {
+        let n = num(&r, "n");
+        let per = (num(&r, "ir_2n") - num(&r, "ir_n")) / n;
+        let key = (
+            r["framework"].clone(),
+            r["store"].clone(),
+            r["scenario"].clone(),
+            r["payload"].clone(),
+        );
+        if !configs.contains(&(key.0.clone(), key.1.clone())) && key.3 == "100" {
+            configs.push((key.0.clone(), key.1.clone()));
+        }
+        ir.insert(key, per);
+    }
+    let get_ir = |f: &str, s: &str, sc: &str, p: &str| {
+        ir.get(&(f.into(), s.into(), sc.into(), p.into()))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let layer = |f: &str, s: &str, sc: &str, p: &str| {
+        get_ir(f, s, sc, p) - get_ir(raw_of(f), "none", sc, "100")
+    };
+
+    let mut rps: BTreeMap<(String, String, String), (f64, f64, f64, f64)> = BTreeMap::new();
+    {
+        let mut rounds: BTreeMap<(String, String, String), Vec<Row>> = BTreeMap::new();
+        for r in read_tsv(dir, "wrk.tsv") {
+            rounds
+                .entry((
+                    r["framework"].clone(),
+                    r["store"].clone(),
+                    r["scenario"].clone(),
+                ))
+                .or_default()
+                .push(r);
+        }
+        for (k, rows) in rounds {
+            let med = |key: &str| median(rows.iter().map(|r| num(r, key)).collect());
+            let errors: f64 = rows.iter().map(|r| num(r, "errors")).sum();
+            rps.insert(k, (med("rps"), med("p50_us"), med("p99_us"), errors));
+        }
+    }
+    let get_rps = |f: &str, s: &str, sc: &str| {
+        rps.get(&(f.into(), s.into(), sc.into()))
+            .map(|v| v.0)
+            .unwrap_or(f64::NAN)
+    };
+    let rel = |f: &str, s: &str, sc: &str| get_rps(f, s, sc) / get_rps(raw_of(f), "none", sc);
+
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(w, "# Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Generated by `benches/run` on {} (commit {}). Do not edit by hand: run it again.\n",
+        m("date"),
+        m("commit")
+    );
+    let phases: Vec<String> = machine
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("phase:").map(|p| format!("{p} {v}")))
+        .collect();
+    if !phases.is_empty() {
+        let _ = writeln!(w, "Measured: {}.\n", phases.join("; "));
+    }
+    let _ = writeln!(
+        w,
+        "tessera next to raw [axum] and [actix-web] with no sessions (the limits), [tower-sessions] \
+         and [actix-session], serving the same handlers from the same stores on the same machine in \
+         one run. axum_session is left out: this harness covers the peers the issue names first, \
+         and it was not added in the time this run had.\n"
+    );
+    let _ = writeln!(w, "![requests/s per scenario and store]({svg_link})\n");
+    let _ = writeln!(
+        w,
+        "[axum]: https://docs.rs/axum\n[actix-web]: https://docs.rs/actix-web\n\
+         [tower-sessions]: https://docs.rs/tower-sessions\n[actix-session]: https://docs.rs/actix-session\n"
+    );
+
+    let _ = writeln!(w, "## Machine and versions\n");
+    let _ = writeln!(w, "| | |\n|---|---|");
+    for k in [
+        "cpu", "cores", "memory", "kernel", "rustc", "wrk", "valgrind", "redis", "postgres",
+    ] {
+        let _ = writeln!(w, "| {k} | {} |", m(k));
+    }
+    for (k, v) in &machine {
+        if let Some(name) = k.strip_prefix("crate:") {
+            let _ = writeln!(
+                w,
+                "| `{name}` | {} |",
+                if v.is_empty() { "path" } else { v }
+            );
+        }
+    }
+
+    let _ = writeln!(w, "\n## Method\n");
+    let _ = writeln!(
+        w,
+        "- Handlers: `/read` reads one key of an existing session, `/update` reads a counter and \
+         writes it back plus one, `/create` starts a session holding a user name and a 100-byte \
+         value (scenario c, no cookie sent), `/none` never touches the session. The raw servers \
+         return the same bodies with no session layer. Every server runs one worker thread \
+         (a tokio current-thread runtime; actix-web with one worker).\n\
+         - Defaults of each library otherwise, except cookies not marked `Secure` (plain HTTP on \
+         loopback). tessera: permanent sessions, signed ids, no refresh on read; tower-sessions: \
+         its default expiry; actix-session: its default browser-session policy. Redis database 9 \
+         on 127.0.0.1:6379; PostgreSQL database `tessera_bench`; SQLite files under `benches/target`.\n\
+         - **Instructions per request**: each server runs under `valgrind --tool=callgrind`; the \
+         client (`benches/src/bin/client.rs`, a blocking HTTP/1.1 loop outside valgrind) first \
+         creates {seeds} sessions where the scenario needs one, then sends N requests one after \
+         another on one keep-alive connection, rotating over those sessions; a second run sends \
+         2N. (Ir(2N) − Ir(N)) / N, with N = {n}, so start-up, seeding and shutdown cancel out. \
+         *Layer cost* is that figure minus the raw framework's for the same scenario (axum for \
+         tessera and tower-sessions, actix-web for actix-session); it includes the store client \
+         (redis, fred, sqlx) and, for update and create, serialising the session.\n\
+         - **Requests/s**: `wrk -t1 -c{c}` pinned to CPU 1, the server pinned to CPU 0; 64 \
+         sessions rotated by a Lua script; a 1 s warm-up, then {r} rounds of {s} s, medians kept. \
+         On this shared 2-core machine absolute figures move between runs; ratios to the raw \
+         framework measured minutes apart are steadier.\n\
+         - **Round trips**: Redis `INFO commandstats` before and after N sequential requests \
+         (commands per request; commands a Lua script runs are listed under their own names but \
+         travel in the EVALSHA's round trip); PostgreSQL: transactions per request from \
+         `pg_stat_database` (each statement outside a transaction is one; approximate, since \
+         statistics are flushed asynchronously).\n",
+        seeds = if m("n") == "20" { 8 } else { 32 },
+        n = m("n"),
+        c = m("connections"),
+        r = m("rounds"),
+        s = m("seconds"),
+    );
+
+    let _ = writeln!(
+        w,
+        "Caveats:\n\n\
+         - Under valgrind, SHA-256 runs in sha2's portable code: valgrind does not emulate the \
+         SHA-NI instructions the CPU has, so every HMAC-SHA256 (tessera's signed id cookie and \
+         signed cookie sessions, actix-session's signed cookies) counts several times the \
+         instructions it takes natively. tower-sessions does not sign its id cookie; the \
+         `tessera <store>-unsigned` rows, when present, are tessera with `sign_id(false)`.\n\
+         - requests/s share the machine with whatever else runs on it; a round taken while \
+         another job runs is slower, so compare ratios within a phase and prefer the \
+         instruction counts, which repeat to within a fraction of a percent.\n"
+    );
+
+    // Instructions table.
+    let _ = writeln!(w, "## Instructions per request (callgrind)\n");
+    let _ = writeln!(
+        w,
+        "Whole server, per request; in brackets the session layer's own cost (minus the raw \
+         framework).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| framework | store | {} |\n|---|---|---:|---:|---:|---:|",
+        SCENARIO_NAMES.join(" | ")
+    );
+    for (f, s) in &configs {
+        let cells: Vec<String> = SCENARIOS
+            .iter()
+            .map(|sc| {
+                let total = get_ir(f, s, sc, "100");
+                if f == "axum" || f == "actix" {
+                    fmt_n(total)
+                } else {
+                    format!("{} ({})", fmt_n(total), fmt_n(layer(f, s, sc, "100")))
+                }
+            })
+            .collect();
+        let _ = writeln!(w, "| {f} | {s} | {} |", cells.join(" | "));
+    }
+
+    // Targets.
+    let _ = writeln!(w, "\n## Targets\n");
+    let _ = writeln!(
+        w,
+        "| target | scenario | tessera | peer | ratio | met |\n|---|---|---:|---:|---:|:---:|"
+    );
+    let mut target_rows = Vec::new();
+    for (peer, stores) in [
+        ("tower-sessions", vec!["memory", "redis"]),
+        (
+            "actix-session",
+            vec!["cookie-signed", "cookie-encrypted", "redis"],
+        ),
+    ] {
+        for store in stores {
+            for sc in SCENARIOS {
+                if sc == "none" {
+                    continue;
+                }
+                let t = layer("tessera", store, sc, "100");
+                let p = layer(peer, store, sc, "100");
+                let ratio = t / p;
+                target_rows.push(format!(
+                    "| layer instructions ≤ ½ {peer}, {store} | {sc} | {} | {} | {} | {} |",
+                    fmt_n(t),
+                    fmt_n(p),
+                    fmt_r(ratio),
+                    if ratio <= 0.5 { "yes" } else { "**no**" }
+                ));
+            }
+        }
+    }
+    for store in [
+        "cookie-signed",
+        "cookie-encrypted",
+        "memory",
+        "redis",
+        "postgres",
+        "sqlite",
+    ] {
+        let t = layer("tessera", store, "none", "100");
+        target_rows.push(format!(
+            "| layer instructions < 500 when the session is never touched, {store} | none | {} | – | – | {} |",
+            fmt_n(t),
+            if t < 500.0 { "yes" } else { "**no**" }
+        ));
+    }
+    for store in ["cookie-signed", "cookie-encrypted", "memory"] {
+        let r = rel("tessera", store, "read");
+        target_rows.push(format!(
+            "| requests/s ≥ 0.95× raw axum, {store} | read | {} | {} | {} | {} |",
+            fmt_n(get_rps("tessera", store, "read")),
+            fmt_n(get_rps("axum", "none", "read")),
+            fmt_r(r),
+            if r >= 0.95 { "yes" } else { "**no**" }
+        ));
+    }
+    for peer in PEERS {
+        for store in [
+            "cookie-signed",
+            "cookie-encrypted",
+            "memory",
+            "redis",
+            "postgres",
+            "sqlite",
+        ] {
+            for sc in SCENARIOS {
+                let p = rel(peer, store, sc);
+                if !p.is_finite() {
+                    continue;
+                }
+                let t = rel("tessera", store, sc);
+                let ratio = t / p;
+                target_rows.push(format!(
+                    "| requests/s ≥ 1.3× {peer} (each ÷ its raw framework), {store} | {sc} | {} | {} | {} | {} |",
+                    fmt_r(t),
+                    fmt_r(p),
+                    fmt_r(ratio),
+                    if ratio >= 1.3 { "yes" } else { "**no**" }
+                ));
+            }
+        }
+    }
+    for r in target_rows {
+        let _ = writeln!(w, "{r}");
+    }
+
+    // Requests/s.
+    let _ = writeln!(w, "\n## Requests/s (wrk, medians)\n");
+    let _ = writeln!(
+        w,
+        "| framework | store | scenario | requests/s | × raw framework | p50 µs | p99 µs | errors |\n|---|---|---|---:|---:|---:|---:|---:|"
+    );
+    for (f, s) in &configs {
+        for sc in SCENARIOS {
+            if let Some(&(r, p50, p99, errors)) = rps.get(&(f.clone(), s.clone(), sc.to_owned())) {
+                let _ = writeln!(
+                    w,
+                    "| {f} | {s} | {sc} | {} | {} | {} | {} | {} |",
+                    fmt_n(r),
+                    fmt_r(rel(f, s, sc)),
+                    fmt_n(p50),
+                    fmt_n(p99),
+                    fmt_n(errors)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\ntessera against each peer, each divided by its raw framework:\n"
+    );
+    let _ = writeln!(
+        w,
+        "| store | scenario | tessera ÷ axum | tower-sessions ÷ axum | tessera vs tower-sessions | actix-session ÷ actix | tessera vs actix-session |\n|---|---|---:|---:|---:|---:|---:|"
+    );
+    for store in [
+        "cookie-signed",
+        "cookie-encrypted",
+        "memory",
+        "redis",
+        "postgres",
+        "sqlite",
+    ] {
+        for sc in SCENARIOS {
+            let t = rel("tessera", store, sc);
+            let a = rel("tower-sessions", store, sc);
+            let b = rel("actix-session", store, sc);
+            let _ = writeln!(
+                w,
+                "| {store} | {sc} | {} | {} | {} | {} | {} |",
+                fmt_r(t),
+                fmt_r(a),
+                fmt_r(t / a),
+                fmt_r(b),
+                fmt_r(t / b)
+            );
+        }
+    }
+
+    // Round trips.
+    let _ = writeln!(w, "\n## Store round trips per request\n");
+    let _ = writeln!(
+        w,
+        "| framework | store | scenario | per request |\n|---|---|---|---|"
+    );
+    for r in read_tsv(dir, "roundtrips.tsv") {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            r["framework"], r["store"], r["scenario"], r["commands"]
+        );
+    }
+
+    // Payload growth.
+    let _ = writeln!(w, "\n## Session size\n");
+    let _ = writeln!(
+        w,
+        "Layer instructions per request with a session holding 100 B, 2 KB or 64 KB.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| framework | store | scenario | 100 B | 2 KB | 64 KB |\n|---|---|---|---:|---:|---:|"
+    );
+    for (f, s) in &configs {
+        for sc in ["read", "update"] {
+            if !get_ir(f, s, sc, "2048").is_finite() {
+                continue;
+            }
+            let _ = writeln!(
+                w,
+                "| {f} | {s} | {sc} | {} | {} | {} |",
+                fmt_n(layer(f, s, sc, "100")),
+                fmt_n(layer(f, s, sc, "2048")),
+                fmt_n(layer(f, s, sc, "65536"))
+            );
+        }
+    }
+
+    // Live sessions.
+    let _ = writeln!(w, "\n## Many live sessions\n");
+    let _ = writeln!(
+        w,
+        "The store is filled with first visits (`client fill`: concurrent `/create` requests), then the read-only scenario \
+         runs on sessions among them. Memory is the server's resident set.\n"
+    );
+    let memory = read_tsv(dir, "memory.tsv");
+    let mut live: BTreeMap<(String, String, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    for r in read_tsv(dir, "live.tsv") {
+        live.entry((
+            r["framework"].clone(),
+            r["store"].clone(),
+            num(&r, "sessions") as u64,
+        ))
+        .or_default()
+        .push((num(&r, "rps"), num(&r, "p99_us")));
+    }
+    let _ = writeln!(
+        w,
+        "| framework | store | live sessions | read requests/s | p99 µs | server RSS MiB | bytes per session |\n|---|---|---:|---:|---:|---:|---:|"
+    );
+    for ((f, s, n), v) in &live {
+        let rss = |count: u64| {
+            memory
+                .iter()
+                .find(|r| {
+                    &r["framework"] == f && &r["store"] == s && num(r, "sessions") as u64 == count
+                })
+                .map(|r| num(r, "rss_kib"))
+                .unwrap_or(f64::NAN)
+        };
+        let per = if s == "memory" {
+            fmt_n((rss(*n) - rss(0)) * 1024.0 / *n as f64)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            w,
+            "| {f} | {s} | {} | {} | {} | {} | {per} |",
+            fmt_n(*n as f64),
+            fmt_n(median(v.iter().map(|x| x.0).collect())),
+            fmt_n(median(v.iter().map(|x| x.1).collect())),
+            fmt_n(rss(*n) / 1024.0),
+        );
+    }
+
+    std::fs::write(md_out, md).expect("write the markdown");
+    std::fs::write(svg_out, svg(&configs, &rps)).expect("write the svg");
+}
+
+fn color(framework: &str) -> &'static str {
+    match framework {
+        "tessera" => "#2a7ab9",
+        "tower-sessions" => "#e08a1e",
+        "actix-session" => "#3f9c4a",
+        "axum" => "#8a8a8a",
+        _ => "#bcbcbc",
+    }
+}
+
+/// Four panels (one per scenario), one bar per framework and store, median requests/s.
+fn svg(
+    configs: &[(String, String)],
+    rps: &BTreeMap<(String, String, String), (f64, f64, f64, f64)>,
+) -> String {
+    let (bar, gap, left, top, panel_h, label_h) = (16.0, 4.0, 70.0, 40.0, 200.0, 120.0);
+    let panel_w = configs.len() as f64 * (bar + gap) + 20.0;
+    let width = left + 2.0 * (panel_w + 40.0);
+    let height = top + 2.0 * (panel_h + label_h + 30.0);
+    let max = rps
+        .values()
+        .map(|v| v.0)
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max);
+    let step = [1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5]
+        .into_iter()
+        .find(|s| max / s <= 6.0)
+        .unwrap_or(2e5);
+    let top_val = (max / step).ceil() * step;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="{left}" y="22" font-size="15">Requests/s per scenario, framework and store (wrk medians, one server core)</text>"#
+    );
+    for (i, (sc, name)) in SCENARIOS.iter().zip(SCENARIO_NAMES).enumerate() {
+        let x0 = left + (i % 2) as f64 * (panel_w + 40.0);
+        let y0 = top + (i / 2) as f64 * (panel_h + label_h + 30.0) + 16.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{x0}" y="{:.0}" font-size="13" font-weight="bold">{name}</text>"#,
+            y0 - 4.0
+        );
+        let mut v = 0.0;
+        while v <= top_val + 1.0 {
+            let y = y0 + panel_h - v / top_val * panel_h;
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x0}" x2="{:.0}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"##,
+                x0 + panel_w,
+                x0 - 4.0,
+                y + 4.0,
+                fmt_n(v)
+            );
+            v += step;
+        }
+        for (j, (f, st)) in configs.iter().enumerate() {
+            let x = x0 + 10.0 + j as f64 * (bar + gap);
+            if let Some(&(r, ..)) = rps.get(&(f.clone(), st.clone(), (*sc).to_owned())) {
+                if r.is_finite() {
+                    let h = r / top_val * panel_h;
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{x:.1}" y="{:.1}" width="{bar}" height="{h:.1}" fill="{}"><title>{f} {st}: {} req/s</title></rect>"#,
+                        y0 + panel_h - h,
+                        color(f),
+                        fmt_n(r)
+                    );
+                }
+            }
+            let lx = x + bar / 2.0 + 3.0;
+            let ly = y0 + panel_h + 6.0;
+            let _ = writeln!(
+                s,
+                r#"<text x="{lx:.1}" y="{ly:.1}" transform="rotate(-60 {lx:.1} {ly:.1})" text-anchor="end">{f} {st}</text>"#
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}

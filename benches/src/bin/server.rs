@@ -1,0 +1,332 @@
+//! One benchmark server: `server <framework> <store> <port>`.
+//!
+//! Every framework serves the same four routes with the same work, so the only difference
+//! between two servers is the session layer:
+//!
+//! - `GET /read`   reads one key of an existing session (scenario a);
+//! - `GET /update` reads a counter and writes it back plus one (scenario b);
+//! - `GET /create` starts a session holding a user name and `BENCH_PAYLOAD` bytes (scenario c);
+//! - `GET /none`   never touches the session (scenario d);
+//! - `GET /quit`   exits, so that callgrind writes its profile.
+//!
+//! Frameworks: `axum` and `actix` (no sessions), `tessera`, `tower-sessions`, `actix-session`.
+//! One worker thread each, so that servers are compared core for core.
+
+use std::net::SocketAddr;
+
+const SECRET: &[u8; 64] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn payload() -> String {
+    let n: usize = std::env::var("BENCH_PAYLOAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    "x".repeat(n)
+}
+
+fn redis_url() -> String {
+    std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/9".into())
+}
+
+fn postgres_url() -> String {
+    std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_bench".into())
+}
+
+fn sqlite_path(framework: &str) -> String {
+    let dir = std::env::var("BENCH_SQLITE_DIR").unwrap_or_else(|_| "/tmp".into());
+    format!("{dir}/{framework}.sqlite")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: server <axum|actix|tessera|tower-sessions|actix-session> <store> <port>");
+        std::process::exit(2);
+    }
+    let (framework, store) = (args[1].as_str(), args[2].as_str());
+    let port: u16 = args[3].parse().expect("port");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    match framework {
+        "axum" | "tessera" | "tower-sessions" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(axum_servers::serve(framework, store, addr));
+        }
+        "actix" | "actix-session" => {
+            actix_web::rt::System::new().block_on(actix_servers::serve(framework, store, addr));
+        }
+        other => {
+            eprintln!("unknown framework {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn quit() -> &'static str {
+    // Exit from a task so the response need not be flushed: the client stops reading at /quit.
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::process::exit(0)
+    });
+    "bye"
+}
+
+mod axum_servers {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+
+    pub(crate) async fn serve(framework: &str, store: &str, addr: SocketAddr) {
+        let app = match framework {
+            "axum" => raw(),
+            "tessera" => tessera_app(store).await,
+            "tower-sessions" => tower_app(store).await,
+            _ => unreachable!(),
+        };
+        let app = app.route("/quit", get(|| async { quit() }));
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        axum::serve(listener, app).await.expect("serve");
+    }
+
+    fn raw() -> Router {
+        Router::new()
+            .route("/read", get(|| async { "ada".to_owned() }))
+            .route("/update", get(|| async { "ok" }))
+            .route("/create", get(|| async { "created" }))
+            .route("/none", get(|| async { "none" }))
+    }
+
+    async fn tessera_app(store: &str) -> Router {
+        use tessera::store::OpenOptions;
+        use tessera::{Session, SessionConfig, SessionLayer, Storage};
+
+        // `<store>-unsigned`: the id cookie carries the bare id, as tower-sessions' does.
+        let (store, sign_id) = match store.strip_suffix("-unsigned") {
+            Some(store) => (store, false),
+            None => (store, true),
+        };
+        let url = match store {
+            "cookie-signed" => "cookie".to_owned(),
+            "cookie-encrypted" => "cookie+encrypted".to_owned(),
+            "memory" => "memory://?capacity=2000000".to_owned(),
+            "redis" => redis_url(),
+            "postgres" => postgres_url(),
+            "sqlite" => format!("sqlite://{}?mode=rwc", sqlite_path("tessera")),
+            other => panic!("tessera has no store {other} here"),
+        };
+        let storage = Storage::open(&url, &OpenOptions::default())
+            .await
+            .expect("open the tessera store");
+        let config = SessionConfig::builder()
+            .secret_key(SECRET)
+            .secure(false)
+            .sign_id(sign_id)
+            .build()
+            .expect("config");
+        let layer = SessionLayer::new(storage, config).expect("layer");
+        let payload = payload();
+        Router::new()
+            .route(
+                "/read",
+                get(|s: Session| async move {
+                    s.get::<String>("user").ok().flatten().unwrap_or_default()
+                }),
+            )
+            .route(
+                "/update",
+                get(|s: Session| async move {
+                    let n: u64 = s.get("n").ok().flatten().unwrap_or(0);
+                    let _ = s.insert("n", n + 1);
+                    "ok"
+                }),
+            )
+            .route(
+                "/create",
+                get(move |s: Session| {
+                    let payload = payload.clone();
+                    async move {
+                        let _ = s.insert("user", "ada");
+                        let _ = s.insert("blob", payload);
+                        "created"
+                    }
+                }),
+            )
+            .route("/none", get(|| async { "none" }))
+            .layer(layer)
+    }
+
+    async fn tower_app(store: &str) -> Router {
+        use tower_sessions::{Session, SessionManagerLayer, SessionStore};
+
+        fn routes<S: SessionStore + Clone>(store: S) -> Router {
+            let payload = payload();
+            Router::new()
+                .route(
+                    "/read",
+                    get(|s: Session| async move {
+                        s.get::<String>("user")
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default()
+                    }),
+                )
+                .route(
+                    "/update",
+                    get(|s: Session| async move {
+                        let n: u64 = s.get("n").await.ok().flatten().unwrap_or(0);
+                        let _ = s.insert("n", n + 1).await;
+                        "ok"
+                    }),
+                )
+                .route(
+                    "/create",
+                    get(move |s: Session| {
+                        let payload = payload.clone();
+                        async move {
+                            let _ = s.insert("user", "ada").await;
+                            let _ = s.insert("blob", payload).await;
+                            "created"
+                        }
+                    }),
+                )
+                .route("/none", get(|| async { "none" }))
+                .layer(SessionManagerLayer::new(store).with_secure(false))
+        }
+
+        match store {
+            "memory" => routes(tower_sessions::MemoryStore::default()),
+            "redis" => {
+                use tower_sessions_redis_store::fred::prelude::*;
+                let config = Config::from_url(&redis_url()).expect("redis url");
+                let pool = Pool::new(config, None, None, None, 1).expect("fred pool");
+                pool.init().await.expect("connect to redis");
+                routes(tower_sessions_redis_store::RedisStore::new(pool))
+            }
+            "postgres" => {
+                let pool = tower_sessions_sqlx_store::sqlx::PgPool::connect(&postgres_url())
+                    .await
+                    .expect("connect to postgres");
+                let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+                store.migrate().await.expect("migrate");
+                routes(store)
+            }
+            "sqlite" => {
+                let url = format!("sqlite://{}?mode=rwc", sqlite_path("tower-sessions"));
+                let pool = tower_sessions_sqlx_store::sqlx::SqlitePool::connect(&url)
+                    .await
+                    .expect("open sqlite");
+                let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+                store.migrate().await.expect("migrate");
+                routes(store)
+            }
+            other => panic!("tower-sessions has no store {other} here"),
+        }
+    }
+}
+
+mod actix_servers {
+    use super::*;
+    use actix_session::config::CookieContentSecurity;
+    use actix_session::storage::{CookieSessionStore, RedisSessionStore};
+    use actix_session::{Session, SessionMiddleware};
+    use actix_web::cookie::Key;
+    use actix_web::{web, App, HttpServer};
+
+    async fn read(s: Session) -> String {
+        s.get::<String>("user").ok().flatten().unwrap_or_default()
+    }
+
+    async fn update(s: Session) -> &'static str {
+        let n: u64 = s.get("n").ok().flatten().unwrap_or(0);
+        let _ = s.insert("n", n + 1);
+        "ok"
+    }
+
+    async fn create(s: Session, payload: web::Data<String>) -> &'static str {
+        let _ = s.insert("user", "ada");
+        let _ = s.insert("blob", payload.get_ref());
+        "created"
+    }
+
+    async fn none() -> &'static str {
+        "none"
+    }
+
+    async fn quit_route() -> &'static str {
+        quit()
+    }
+
+    pub(crate) async fn serve(framework: &str, store: &str, addr: SocketAddr) {
+        let key = Key::from(SECRET);
+        let payload = web::Data::new(payload());
+        let server = match (framework, store) {
+            ("actix", _) => HttpServer::new(|| {
+                App::new()
+                    .route("/read", web::get().to(|| async { "ada".to_owned() }))
+                    .route("/update", web::get().to(|| async { "ok" }))
+                    .route("/create", web::get().to(|| async { "created" }))
+                    .route("/none", web::get().to(none))
+                    .route("/quit", web::get().to(quit_route))
+            })
+            .workers(1)
+            .bind(addr)
+            .expect("bind")
+            .run(),
+            ("actix-session", "cookie-signed" | "cookie-encrypted") => {
+                let security = if store == "cookie-signed" {
+                    CookieContentSecurity::Signed
+                } else {
+                    CookieContentSecurity::Private
+                };
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(payload.clone())
+                        .wrap(
+                            SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                                .cookie_secure(false)
+                                .cookie_content_security(security)
+                                .build(),
+                        )
+                        .route("/read", web::get().to(read))
+                        .route("/update", web::get().to(update))
+                        .route("/create", web::get().to(create))
+                        .route("/none", web::get().to(none))
+                        .route("/quit", web::get().to(quit_route))
+                })
+                .workers(1)
+                .bind(addr)
+                .expect("bind")
+                .run()
+            }
+            ("actix-session", "redis") => {
+                let store = RedisSessionStore::new(redis_url())
+                    .await
+                    .expect("connect to redis");
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(payload.clone())
+                        .wrap(
+                            SessionMiddleware::builder(store.clone(), key.clone())
+                                .cookie_secure(false)
+                                .build(),
+                        )
+                        .route("/read", web::get().to(read))
+                        .route("/update", web::get().to(update))
+                        .route("/create", web::get().to(create))
+                        .route("/none", web::get().to(none))
+                        .route("/quit", web::get().to(quit_route))
+                })
+                .workers(1)
+                .bind(addr)
+                .expect("bind")
+                .run()
+            }
+            (_, other) => panic!("actix-session has no store {other} here"),
+        };
+        server.await.expect("serve");
+    }
+}
