@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The Python side of the interop tests: a virtualenv with Flask, Flask-Session and Django from
+# PyPI (interop/python/requirements.txt), and the small Flask and Django apps the tests talk to:
+# 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
+# Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
+# 127.0.0.1:11211. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv=.venv-interop
+req=interop/python/requirements.txt
+logs=target/services
+mkdir -p "$logs"
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+fi
+
+# The keys the interop tests use (tests/interop_live.rs); test-only values.
+export SECRET_KEY="interop-live-secret-key-0123456789abcdef"
+export SECRET_KEY_FALLBACKS="interop-live-older-key-0123456789abcdef"
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() { # name port script [args…]
+  local name=$1 port=$2 script=$3
+  shift 3
+  if listening "$port"; then
+    return
+  fi
+  nohup "$venv/bin/python" "interop/python/$script" --port "$port" "$@" >"$logs/$name.log" 2>&1 &
+  for _ in $(seq 1 100); do
+    if listening "$port"; then
+      echo "$name up on 127.0.0.1:$port"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start; its log:" >&2
+  cat "$logs/$name.log" >&2
+  exit 1
+}
+
+start flask 5101 flask_app.py
+start django 5102 django_app.py
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session 5103 flask_app.py --flask-session-redis 127.0.0.1:6379
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-memcached 5104 flask_app.py --flask-session-memcached 127.0.0.1:11211
