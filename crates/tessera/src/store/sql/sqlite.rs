@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -106,6 +107,15 @@ impl Statements {
     }
 }
 
+/// A random pause below `bound` (all of `bound` if the OS has no randomness to give).
+fn jittered(bound: Duration) -> Duration {
+    let mut random = [0u8; 4];
+    match getrandom::fill(&mut random) {
+        Ok(()) => bound.mul_f64(f64::from(u32::from_ne_bytes(random)) / f64::from(u32::MAX)),
+        Err(_) => bound,
+    }
+}
+
 /// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes, after `busy_timeout`.
 fn is_timeout(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -178,8 +188,22 @@ impl SqlStoreBuilder<SqliteStore> {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal);
         }
+        // Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
+        // (`busy_timeout` does not apply), so app servers opening one fresh file together
+        // get SQLITE_BUSY at once: retry with a growing, jittered pause, within the timeout.
         let pool = common
-            .bounded("connect", is_timeout, pool.connect_with(options))
+            .bounded("connect", is_timeout, async {
+                let mut bound = Duration::from_millis(2);
+                loop {
+                    match pool.clone().connect_with(options.clone()).await {
+                        Err(e) if is_timeout(&e) => {
+                            tokio::time::sleep(jittered(bound)).await;
+                            bound = (bound * 2).min(Duration::from_millis(100));
+                        }
+                        connected => return connected,
+                    }
+                }
+            })
             .await?;
         let sql = Statements::new(common.table.as_str());
         let store = SqliteStore { pool, common, sql };
