@@ -375,15 +375,15 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 /// | `redis+cluster://host:port,host:port,…` (or `rediss+cluster://`) | [`redis::RedisStore`] on a Redis Cluster | `redis` |
 /// | `memcached://host[:port][?pool=4&max_value=BYTES]` | [`memcached::MemcachedStore`] | `memcached` |
 /// | `file:///path/to/dir[?threshold=500]` | [`file::FileStore`] | `file` |
-///
-/// Every store takes `options`' key prefix and timeout; those that judge expiry themselves
-/// (memory, file) take its clock. To put a cache in front of a database, open both and wrap
-/// them in a [`cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
-/// [`crate::Storage::from_config`]).
 /// | `postgres://user:pw@host:5432/db` (or `postgresql://`) | [`sql::PostgresStore`] | `postgres` |
 /// | `mysql://user:pw@host:3306/db` (or `mariadb://`) | [`sql::MySqlStore`] | `mysql` |
 /// | `sqlite://sessions.db`, `sqlite:///abs/path.db`, `sqlite::memory:` | [`sql::SqliteStore`] | `sqlite` |
 /// | `mongodb://host:27017/db` | [`mongodb::MongoStore`] | `mongodb` |
+///
+/// Every store takes `options`' key prefix and timeout; those that judge expiry themselves
+/// (memory, file, SQL, MongoDB) take its clock. To put a cache in front of a database, open
+/// both and wrap them in a [`cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
+/// [`crate::Storage::from_config`]).
 ///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
