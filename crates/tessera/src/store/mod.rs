@@ -481,17 +481,32 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
 fn supports(feature: &str, profile: Profile) -> bool {
     matches!(
         (feature, profile),
-        (_, Profile::Native) | ("redis" | "memcached", Profile::FlaskSession)
+        (_, Profile::Native)
+            | (
+                "redis" | "memcached" | "mongodb" | "postgres" | "sqlite",
+                Profile::FlaskSession
+            )
     )
 }
 
 /// The stores that keep `profile`'s format, for error messages.
 fn profile_stores(profile: Profile) -> &'static str {
     match profile {
-        Profile::FlaskSession => "redis, memcached",
+        Profile::FlaskSession => "redis, memcached, mongodb, postgres, sqlite",
         Profile::Native => "all",
         _ => "none (the profile covers cookie sessions)",
     }
+}
+
+/// A version token for records that carry none (Python's): the first 48 bits of the SHA-256
+/// of the stored bytes. A conditional write compares it with the stored bytes' token.
+#[cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+pub(crate) fn content_version(bytes: &[u8]) -> Version {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let mut be = [0u8; 8];
+    be[2..].copy_from_slice(&digest[..6]);
+    Version::new(u64::from_be_bytes(be))
 }
 
 /// The schemes this build can open, cookie sessions included.
