@@ -173,14 +173,20 @@ async fn documents_python_wrote_are_read_and_expired_ones_ignored() {
         .await
         .unwrap();
     let loaded = f.store.load(&id).await.unwrap().unwrap();
-    assert_eq!(loaded.record.data.get("user"), Some(&serde_json::json!("bob")));
+    assert_eq!(
+        loaded.record.data.get("user"),
+        Some(&serde_json::json!("bob"))
+    );
     assert!(loaded.record.expiry == Expiry::Default);
     assert_eq!(
         loaded.record.expires_at.unix_timestamp(),
         (now + Duration::minutes(10)).unix_timestamp()
     );
     f.clock.advance(Duration::minutes(11));
-    assert!(f.store.load(&id).await.unwrap().is_none(), "expired, though still stored");
+    assert!(
+        f.store.load(&id).await.unwrap().is_none(),
+        "expired, though still stored"
+    );
 }
 
 #[tokio::test]
@@ -203,12 +209,19 @@ async fn a_python_write_between_load_and_save_is_a_conflict() {
         .unwrap();
     let saved = f
         .store
-        .save(&id, &record(&f.clock, "dave"), Expected::Version(loaded.version))
+        .save(
+            &id,
+            &record(&f.clock, "dave"),
+            Expected::Version(loaded.version),
+        )
         .await
         .unwrap();
     assert_eq!(saved, tessera::store::Saved::Conflict);
     let now = f.store.load(&id).await.unwrap().unwrap();
-    assert_eq!(now.record.data.get("user"), Some(&serde_json::json!("carol")));
+    assert_eq!(
+        now.record.data.get("user"),
+        Some(&serde_json::json!("carol"))
+    );
 }
 
 #[tokio::test]
@@ -217,7 +230,8 @@ async fn pickled_records_are_refused_never_unpickled() {
     let now = tessera::clock::Clock::now(&f.clock);
     let id = SessionId::generate().unwrap();
     // pickle.dumps({"user": "ada"}, protocol=4), as Flask-Session before 0.7 stored `val`.
-    let pickled = b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x03ada\x94s.";
+    let pickled =
+        b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x03ada\x94s.";
     f.store
         .collection()
         .insert_one(doc! {

@@ -220,7 +220,8 @@ pub fn parse_naive_utc(text: &str) -> Option<time::OffsetDateTime> {
     let hour: u8 = c.next()?.parse().ok()?;
     let minute: u8 = c.next()?.parse().ok()?;
     let second: u8 = c.next()?.parse().ok()?;
-    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
     let clock = time::Time::from_hms(hour, minute, second).ok()?;
     Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }

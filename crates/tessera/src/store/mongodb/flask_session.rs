@@ -92,11 +92,7 @@ impl MongoStore {
     pub(super) async fn flask_migrate(&self) -> Result<(), Error> {
         let ttl = IndexModel::builder()
             .keys(doc! { "expiration": 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(Duration::ZERO)
-                    .build(),
-            )
+            .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
             .build();
         let unique = IndexModel::builder()
             .keys(doc! { "id": 1 })
@@ -303,7 +299,8 @@ mod tests {
     fn documents_read_dates_and_text_timestamps() {
         let id = SessionId::parse("abc").unwrap();
         let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let with_date = doc! { "id": "session:abc", "val": binary(vec![0x80]), "expiration": bson_date(at) };
+        let with_date =
+            doc! { "id": "session:abc", "val": binary(vec![0x80]), "expiration": bson_date(at) };
         assert_eq!(current(&id, &with_date).unwrap().expires_at, at);
         let with_text = doc! { "id": "session:abc", "val": binary(vec![0x80]), "expiration": flask_session::naive_utc(at) };
         assert_eq!(current(&id, &with_text).unwrap().expires_at, at);

@@ -126,9 +126,7 @@ impl FlaskStatements {
                 ),
                 update: format!("UPDATE {t} SET data = ?1, expiry = ?2 WHERE session_id = ?3"),
                 delete: format!("DELETE FROM {t} WHERE session_id = ?1"),
-                touch: format!(
-                    "UPDATE {t} SET expiry = ?1 WHERE session_id = ?2 AND expiry > ?3"
-                ),
+                touch: format!("UPDATE {t} SET expiry = ?1 WHERE session_id = ?2 AND expiry > ?3"),
                 clear_batch: format!(
                     "DELETE FROM {t} WHERE rowid IN \
                      (SELECT rowid FROM {t} WHERE expiry IS NULL OR expiry <= ?1 LIMIT ?2)"
@@ -175,9 +173,8 @@ macro_rules! flask_session_methods {
                 let Some((data, expires_at)) = row else {
                     return Ok(None);
                 };
-                let data = data.ok_or_else(|| {
-                    $crate::store::Error::corrupt(id, "the row's `data` is NULL")
-                })?;
+                let data = data
+                    .ok_or_else(|| $crate::store::Error::corrupt(id, "the row's `data` is NULL"))?;
                 let expires_at = expires_at
                     .and_then(|at| ::time::OffsetDateTime::from_unix_timestamp(at).ok())
                     .ok_or_else(|| {
@@ -256,9 +253,8 @@ macro_rules! flask_session_methods {
                                         .bind(&now)
                                         .fetch_optional(&mut *tx)
                                         .await?;
-                                let current = stored
-                                    .flatten()
-                                    .map(|d| $crate::store::content_version(&d));
+                                let current =
+                                    stored.flatten().map(|d| $crate::store::content_version(&d));
                                 if current != Some(v) {
                                     tx.rollback().await?;
                                     return Ok(Saved::Conflict);
@@ -332,6 +328,9 @@ mod tests {
     #[test]
     fn expiry_text_is_what_sqlalchemy_writes() {
         assert_eq!(expiry_from_unix(0), "1970-01-01 00:00:00.000000");
-        assert_eq!(expiry_from_unix(1_767_323_045), "2026-01-02 03:04:05.000000");
+        assert_eq!(
+            expiry_from_unix(1_767_323_045),
+            "2026-01-02 03:04:05.000000"
+        );
     }
 }
