@@ -1,0 +1,323 @@
+//! tessera and real Flask apps with Flask-Session 0.8 sharing sessions through MongoDB
+//! (`SESSION_TYPE="mongodb"`) and SQLAlchemy tables on PostgreSQL and SQLite
+//! (`SESSION_TYPE="sqlalchemy"`), over HTTP in both directions. The Python apps are started by
+//! `scripts/services/python-interop.sh` (ports 5122, 5123, 5124).
+#![allow(clippy::unwrap_used)]
+#![cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{json, Value};
+use tessera::crypto::{KeyRing, SecretKey};
+use tessera::store::{OpenOptions, SharedStore};
+use tessera::{ExpiryPolicy, Profile, Session, SessionConfig, SessionLayer, Storage};
+use time::{Duration, OffsetDateTime};
+
+mod conformance;
+use conformance::server_or_skip;
+
+const KEY: &str = "interop-live-secret-key-0123456789abcdef";
+const PREFIX: &str = "tessera-interop:";
+/// The Flask apps' `PERMANENT_SESSION_LIFETIME`.
+const LIFETIME: i64 = 3600;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The workspace's `target/services`, where the script keeps the SQLite app's database.
+fn services_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/services")
+}
+
+/// The Python app's URL and the store URL a tessera app shares with it.
+fn backend(name: &str) -> (String, String) {
+    match name {
+        "mongodb" => (
+            env("TESSERA_FLASK_SESSION_MONGODB_URL", "http://127.0.0.1:5122"),
+            env("TESSERA_MONGODB_URL", "mongodb://127.0.0.1:27018"),
+        ),
+        "postgres" => (
+            env(
+                "TESSERA_FLASK_SESSION_POSTGRES_URL",
+                "http://127.0.0.1:5123",
+            ),
+            env(
+                "TESSERA_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+        ),
+        _ => (
+            env("TESSERA_FLASK_SESSION_SQLITE_URL", "http://127.0.0.1:5124"),
+            format!(
+                "sqlite://{}",
+                services_dir().join("flask-session.db").display()
+            ),
+        ),
+    }
+}
+
+async fn python(url: &str, what: &str) -> Option<String> {
+    let health = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("{url}/health"))
+        .send()
+        .await;
+    server_or_skip(what, health.and_then(|r| r.error_for_status()))?;
+    Some(url.to_owned())
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route(
+            "/all",
+            get(|s: Session| async move {
+                Json(json!({"data": s.data().as_ref(), "permanent": s.is_permanent()}))
+            }),
+        )
+        .route(
+            "/put/{key}/{value}",
+            get(
+                |s: Session, Path((k, v)): Path<(String, String)>| async move {
+                    s.insert(&k, v).unwrap();
+                },
+            ),
+        )
+        .route("/flush", get(|s: Session| async move { s.flush() }))
+}
+
+fn options() -> OpenOptions {
+    OpenOptions::default().with_key_prefix(PREFIX).with_profile(
+        Profile::FlaskSession,
+        ExpiryPolicy::new(Duration::seconds(LIFETIME), true),
+    )
+}
+
+/// The Flask-Session app on `name`, a tessera app on the same store, and a direct handle on
+/// that store.
+async fn pair(name: &str) -> Option<(String, String, SharedStore)> {
+    let (python_url, store_url) = backend(name);
+    let python = python(&python_url, &format!("the Flask-Session app on {name}")).await?;
+    let config = SessionConfig::builder()
+        .secret_key(KEY)
+        .profile(Profile::FlaskSession)
+        .url(store_url.clone())
+        .key_prefix(PREFIX)
+        .lifetime(Duration::seconds(LIFETIME))
+        .build()
+        .unwrap();
+    let storage = Storage::from_config(&config).await.unwrap();
+    let layer = SessionLayer::new(storage, config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, routes().layer(layer)).await.unwrap() });
+    let store = tessera::store::open(&store_url, &options()).await.unwrap();
+    Some((python, format!("http://{addr}"), store))
+}
+
+/// GETs `url` with `cookie` (`name=value`); returns the JSON body and the new cookie pair.
+async fn call(url: &str, cookie: Option<&str>) -> (Value, Option<String>) {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut req = client.get(url);
+    if let Some(cookie) = cookie {
+        req = req.header(COOKIE, cookie);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{url}: {}", res.status());
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .next()
+        .filter(|c| !c.ends_with('='));
+    let body = res.text().await.unwrap();
+    (serde_json::from_str(&body).unwrap_or(Value::Null), cookie)
+}
+
+fn tamper(cookie: &str) -> String {
+    let mut bytes = cookie.as_bytes().to_vec();
+    let at = bytes.len() - 3;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+/// The session id in a signed id cookie (`session=<id>.<signature>`).
+fn id_of(cookie: &str) -> tessera::SessionId {
+    let value = cookie.split_once('=').unwrap().1;
+    let keys = KeyRing::new(SecretKey::new(KEY).unwrap());
+    tessera::interop::flask_session::unsign_id(&keys, value)
+        .unwrap()
+        .0
+}
+
+async fn shares_logins_both_ways(name: &str) {
+    let Some((python, rust, _)) = pair(name).await else {
+        return;
+    };
+    let (_, cookie) = call(&format!("{python}/login/ada"), None).await;
+    let cookie = cookie.unwrap();
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"user": "ada"}));
+    assert_eq!(seen["permanent"], json!(true));
+    let (_, _) = call(&format!("{python}/logout"), Some(&cookie)).await;
+
+    let (_, cookie) = call(&format!("{rust}/put/user/grace"), None).await;
+    let cookie = cookie.unwrap();
+    let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"user": "grace"}));
+    assert_eq!(seen["permanent"], json!(true));
+
+    // A write on each side is seen by the other, on the same record.
+    let (_, _) = call(&format!("{python}/set/n/1"), Some(&cookie)).await;
+    let (_, _) = call(&format!("{rust}/put/m/2"), Some(&cookie)).await;
+    let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"user": "grace", "n": "1", "m": "2"}));
+
+    // A logout on either side ends the session for both.
+    let (_, _) = call(&format!("{rust}/flush"), Some(&cookie)).await;
+    let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({}));
+    let (_, cookie) = call(&format!("{python}/login/ada"), None).await;
+    let cookie = cookie.unwrap();
+    let (_, _) = call(&format!("{python}/logout"), Some(&cookie)).await;
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({}));
+}
+
+async fn values_survive_a_tessera_write(name: &str) {
+    let Some((python, rust, _)) = pair(name).await else {
+        return;
+    };
+    let (_, cookie) = call(&format!("{python}/types"), None).await;
+    let cookie = cookie.unwrap();
+    let (before, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    let (_, _) = call(&format!("{rust}/put/extra/1"), Some(&cookie)).await;
+    let (after, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    let mut expected = before["types"].clone();
+    expected["extra"] = json!("str");
+    assert_eq!(
+        after["types"], expected,
+        "msgpack bytes and datetimes keep their types"
+    );
+    assert_eq!(after["types"]["bytes"], json!("bytes"));
+    assert_eq!(after["types"]["when"], json!("datetime"));
+    assert_eq!(after["data"]["tuple"], before["data"]["tuple"]);
+    let (_, _) = call(&format!("{python}/logout"), Some(&cookie)).await;
+}
+
+async fn ids_are_signed_alike_and_tampering_is_refused(name: &str) {
+    let Some((python, rust, _)) = pair(name).await else {
+        return;
+    };
+    let (_, python_cookie) = call(&format!("{python}/set/a/1"), None).await;
+    let python_cookie = python_cookie.unwrap();
+    let (seen, _) = call(&format!("{rust}/all"), Some(&tamper(&python_cookie))).await;
+    assert_eq!(seen["data"], json!({}));
+    let (_, rust_cookie) = call(&format!("{rust}/put/a/1"), None).await;
+    let rust_cookie = rust_cookie.unwrap();
+    let (seen, _) = call(&format!("{python}/get"), Some(&tamper(&rust_cookie))).await;
+    assert_eq!(seen["data"], json!({}));
+    let (seen, _) = call(&format!("{rust}/all"), Some(&python_cookie)).await;
+    assert_eq!(seen["data"], json!({"a": "1"}));
+    let (seen, _) = call(&format!("{python}/get"), Some(&rust_cookie)).await;
+    assert_eq!(seen["data"], json!({"a": "1"}));
+    for cookie in [python_cookie, rust_cookie] {
+        let (_, _) = call(&format!("{python}/logout"), Some(&cookie)).await;
+    }
+}
+
+async fn expiry_agrees(name: &str) {
+    let Some((python, rust, store)) = pair(name).await else {
+        return;
+    };
+    // Both sides store a deadline of now + PERMANENT_SESSION_LIFETIME, in UTC.
+    for (side, url) in [
+        ("python", format!("{python}/set/a/1")),
+        ("tessera", format!("{rust}/put/a/1")),
+    ] {
+        let before = OffsetDateTime::now_utc();
+        let (_, cookie) = call(&url, None).await;
+        let cookie = cookie.unwrap();
+        let loaded = store.load(&id_of(&cookie)).await.unwrap().unwrap();
+        let expected = before + Duration::seconds(LIFETIME);
+        let drift = (loaded.record.expires_at - expected).abs();
+        assert!(
+            drift <= Duration::seconds(5),
+            "{side}: {} vs {expected}",
+            loaded.record.expires_at
+        );
+
+        // Moved into the past, the session is over for tessera, and for Flask-Session on SQL
+        // (which checks `expiry` on read; on MongoDB it leaves that to the server's TTL monitor).
+        assert!(store
+            .touch(
+                &id_of(&cookie),
+                OffsetDateTime::now_utc() - Duration::seconds(5)
+            )
+            .await
+            .unwrap());
+        let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+        assert_eq!(
+            seen["data"],
+            json!({}),
+            "{side}: tessera sees an expired session"
+        );
+        if name != "mongodb" {
+            let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+            assert_eq!(
+                seen["data"],
+                json!({}),
+                "{side}: Flask-Session sees an expired session"
+            );
+        }
+        store.delete(&id_of(&cookie)).await.unwrap();
+    }
+}
+
+/// One test per backend and case.
+macro_rules! live_tests {
+    ($($backend:literal, $feature:literal => [$($case:ident as $name:ident),*];)*) => {$($(
+        #[cfg(feature = $feature)]
+        #[tokio::test]
+        async fn $name() {
+            $case($backend).await;
+        }
+    )*)*};
+}
+
+live_tests! {
+    "mongodb", "mongodb" => [
+        shares_logins_both_ways as mongodb_shares_logins_both_ways,
+        values_survive_a_tessera_write as mongodb_values_survive_a_tessera_write,
+        ids_are_signed_alike_and_tampering_is_refused as mongodb_refuses_tampering,
+        expiry_agrees as mongodb_expiry_agrees
+    ];
+    "postgres", "postgres" => [
+        shares_logins_both_ways as postgres_shares_logins_both_ways,
+        values_survive_a_tessera_write as postgres_values_survive_a_tessera_write,
+        ids_are_signed_alike_and_tampering_is_refused as postgres_refuses_tampering,
+        expiry_agrees as postgres_expiry_agrees
+    ];
+    "sqlite", "sqlite" => [
+        shares_logins_both_ways as sqlite_shares_logins_both_ways,
+        values_survive_a_tessera_write as sqlite_values_survive_a_tessera_write,
+        ids_are_signed_alike_and_tampering_is_refused as sqlite_refuses_tampering,
+        expiry_agrees as sqlite_expiry_agrees
+    ];
+}
