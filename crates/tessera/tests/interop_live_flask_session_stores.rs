@@ -321,3 +321,134 @@ live_tests! {
         expiry_agrees as sqlite_expiry_agrees
     ];
 }
+
+/// A Flask app with Flask-Session on `sqlalchemy_url`'s `table`, run once through Flask's test
+/// client with the id cookie `sid`: prints what the session held, then sets `py`.
+const FLASK_ON_A_TABLE: &str = r#"
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from flask import Flask, session
+from flask_session import Session
+from flask_sqlalchemy import SQLAlchemy
+
+url, table, sid = sys.argv[1:4]
+app = Flask(__name__)
+app.secret_key = "interop-live-secret-key-0123456789abcdef"
+app.config.update(SQLALCHEMY_DATABASE_URI=url, SESSION_TYPE="sqlalchemy", SESSION_SQLALCHEMY_TABLE=table)
+app.config["SESSION_SQLALCHEMY"] = SQLAlchemy(app)
+Session(app)
+
+@app.get("/")
+def index():
+    seen = {k: v for k, v in session.items()}
+    session["py"] = "yes"
+    return json.dumps(seen)
+
+client = app.test_client()
+client.set_cookie("session", sid)
+print(client.get("/").get_data(as_text=True))
+"#;
+
+/// Flask-Session reads and writes a table tessera created (it creates the table only if
+/// missing, so tessera's DDL must be what it expects).
+async fn flask_session_uses_a_table_tessera_created(name: &str) {
+    use tessera::store::Expected;
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-interop/bin/python");
+    let found = std::fs::metadata(&python).map(|_| ());
+    if server_or_skip(
+        "the interop virtualenv (scripts/services/python-interop.sh)",
+        found,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let table = format!("tessera_made_{}", std::process::id());
+    let db = services_dir().join(format!("{table}.db"));
+    let (tessera_url, sqlalchemy_url) = match name {
+        "postgres" => {
+            let url = backend("postgres").1;
+            (
+                format!("{url}?table={table}"),
+                url.replacen("postgres://", "postgresql+psycopg://", 1),
+            )
+        }
+        _ => {
+            std::fs::create_dir_all(services_dir()).unwrap();
+            let _ = std::fs::remove_file(&db);
+            (
+                format!("sqlite://{}?table={table}", db.display()),
+                format!("sqlite:///{}", db.display()),
+            )
+        }
+    };
+    let options = options().with_key_prefix("session:");
+    let Some(store) = server_or_skip(name, tessera::store::open(&tessera_url, &options).await)
+    else {
+        return;
+    };
+    let id = tessera::SessionId::generate().unwrap();
+    let mut data = tessera::Data::new();
+    data.insert("user".into(), "ada".into());
+    let record = tessera::Record::new(
+        data,
+        tessera::Expiry::Default,
+        OffsetDateTime::now_utc() + Duration::hours(1),
+    );
+    let _ = store.save(&id, &record, Expected::Absent).await.unwrap();
+
+    let args = [sqlalchemy_url, table.clone(), id.expose().to_owned()];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg("-c")
+            .arg(FLASK_ON_A_TABLE)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen, json!({"user": "ada", "_permanent": true}));
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.record.data.get("py"), Some(&json!("yes")));
+    assert_eq!(loaded.record.data.get("user"), Some(&json!("ada")));
+
+    if name == "postgres" {
+        let pg = tessera::store::sql::PostgresStore::connect(&format!(
+            "{}?migrate=false",
+            backend("postgres").1
+        ))
+        .await
+        .unwrap();
+        sqlx::query(&format!("DROP TABLE \"{table}\""))
+            .execute(pg.pool())
+            .await
+            .unwrap();
+    } else {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = db.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn flask_session_uses_a_postgres_table_tessera_created() {
+    flask_session_uses_a_table_tessera_created("postgres").await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn flask_session_uses_an_sqlite_table_tessera_created() {
+    flask_session_uses_a_table_tessera_created("sqlite").await;
+}

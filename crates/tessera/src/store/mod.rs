@@ -405,6 +405,17 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
     let scheme = url.split(':').next().unwrap_or_default();
     let info = SCHEMES.iter().find(|s| s.scheme == scheme);
     match info {
+        Some(info) if info.feature == "file" && options.profile == Profile::FlaskSession => {
+            Err(Error::BadUrl {
+                url: redact_url(url),
+                reason: format!(
+                    "Flask-Session 0.8's filesystem backend (cachelib's FileSystemCache) stores \
+                     each session as a pickled Python dict, and tessera never unpickles; move \
+                     the Flask app to a backend that stores msgpack ({})",
+                    profile_stores(Profile::FlaskSession)
+                ),
+            })
+        }
         Some(info)
             if options.profile != Profile::Native && !supports(info.feature, options.profile) =>
         {
@@ -580,6 +591,18 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn flask_session_files_are_refused_as_pickle() {
+        let options =
+            OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+        let err = open("file:///tmp/flask_session", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tessera never unpickles"), "{err}");
+        assert!(err.contains("postgres"), "{err}");
     }
 
     #[test]

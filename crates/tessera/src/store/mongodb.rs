@@ -620,10 +620,20 @@ impl SessionStore for MongoStore {
             Format::FlaskSession(_) => "expiration",
         };
         let filter = doc! { field: { "$lte": self.now() } };
-        let deleted = bounded("clear_expired", self.timeout, async {
+        let mut deleted = bounded("clear_expired", self.timeout, async {
             self.collection.delete_many(filter).await
         })
         .await?;
+        if let Format::FlaskSession(_) = self.format {
+            // Deadlines some MongoDB-compatible servers keep as text (see `flask_session`).
+            let text = crate::interop::flask_session::naive_utc(self.clock.now());
+            let filter = doc! { field: { "$lte": text } };
+            deleted.deleted_count += bounded("clear_expired", self.timeout, async {
+                self.collection.delete_many(filter).await
+            })
+            .await?
+            .deleted_count;
+        }
         Ok(deleted.deleted_count)
     }
 
