@@ -452,3 +452,44 @@ async fn flask_session_uses_a_postgres_table_tessera_created() {
 async fn flask_session_uses_an_sqlite_table_tessera_created() {
     flask_session_uses_a_table_tessera_created("sqlite").await;
 }
+
+/// Flask-Session 0.8's filesystem backend keeps cachelib's layout: a 4-byte expiry, then a
+/// pickle of the session dict itself (not of msgpack bytes). Reading that would mean
+/// unpickling, so tessera refuses the profile on `file://` URLs and says why; this test fails,
+/// and the refusal should be revisited, if Flask-Session ever stores msgpack there.
+#[tokio::test]
+async fn flask_session_files_are_pickled_dicts_and_tessera_refuses_them() {
+    use sha2::{Digest, Sha256};
+    let url = env(
+        "TESSERA_FLASK_SESSION_FILESYSTEM_URL",
+        "http://127.0.0.1:5121",
+    );
+    let Some(python) = python(&url, "the Flask-Session app on the filesystem").await else {
+        return;
+    };
+    let dir = std::env::var("TESSERA_FLASK_SESSION_FILE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| services_dir().join("flask-session-files"));
+    let before = OffsetDateTime::now_utc().unix_timestamp();
+    let (_, cookie) = call(&format!("{python}/login/ada"), None).await;
+    let cookie = cookie.unwrap();
+    let id = id_of(&cookie);
+    let name: String = Sha256::digest(format!("{PREFIX}{}", id.expose()))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    let expiry = i64::from(u32::from_ne_bytes(bytes[..4].try_into().unwrap()));
+    assert!((expiry - before - LIFETIME).abs() <= 5, "expiry {expiry}");
+    // PROTO 5, FRAME (8-byte length), then EMPTY_DICT: the dict is pickled, with its values.
+    assert_eq!(&bytes[4..6], b"\x80\x05", "{bytes:?}");
+    assert_eq!(bytes[6], 0x95, "{bytes:?}");
+    assert_eq!(bytes[15], b'}', "{bytes:?}");
+    let _ = call(&format!("{python}/logout"), Some(&cookie)).await;
+
+    let err = tessera::store::open(&format!("file://{}", dir.display()), &options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tessera never unpickles"), "{err}");
+}
