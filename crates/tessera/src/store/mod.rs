@@ -387,9 +387,10 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 ///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
-/// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`). Other
-/// parameters go to the database driver. Stores opened here take the clock, key prefix and
-/// timeout from `options`.
+/// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`, or
+/// `flask_session` with the `flask-session` profile, whose SQL table defaults to `sessions`).
+/// Other parameters go to the database driver. Stores opened here take the clock, key prefix,
+/// timeout and profile from `options`.
 ///
 /// Cookie sessions (`cookie`, `cookie+signed`, `cookie+encrypted`) are not stores: open them
 /// with [`crate::Storage::open`], which accepts every URL this function does.

@@ -33,7 +33,7 @@
 //!
 //! | parameter | default | meaning |
 //! |---|---|---|
-//! | `table` | `tessera_sessions` | table name: letters, digits and `_`, at most 48 characters |
+//! | `table` | `tessera_sessions` (`sessions` with the `flask-session` profile) | table name: letters, digits and `_`, at most 48 characters |
 //! | `schema` | the search path | PostgreSQL only: the table's schema (created if missing) |
 //! | `migrate` | `true` | `false`: do not create or upgrade the table at start |
 //! | `max_connections` | `10` | pool size |
@@ -478,8 +478,8 @@ pub(crate) fn lock_key(qualified_table: &str) -> [u8; 8] {
 
 /// `clear_expired_with_progress` and the [`SessionStore`](crate::store::SessionStore) impl of
 /// the stores whose statements have the same shape (PostgreSQL and SQLite: an upsert with `RETURNING` creates a session). The
-/// store has `pool`, `common`, `sql` and `flask` fields and `flask_session_methods!`; `$is_timeout` tells a timeout from other
-/// database errors.
+/// store has `pool`, `common`, `sql` and `flask` fields and the methods of
+/// `flask_session_methods!`; `$is_timeout` tells a timeout from other database errors.
 macro_rules! upserting_session_store {
     ($store:ty, $is_timeout:path) => {
         impl $store {
