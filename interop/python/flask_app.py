@@ -1,9 +1,12 @@
 """A Flask app for tessera's interop tests: Flask's built-in cookie session, or Flask-Session
-0.8 on Redis or memcached.
+0.8 on Redis, memcached, MongoDB or SQLAlchemy (PostgreSQL, SQLite).
 
     SECRET_KEY=... python flask_app.py --port 5101
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5103 --flask-session-redis 127.0.0.1:6379
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5104 --flask-session-memcached 127.0.0.1:11211
+    SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5121 --flask-session-filesystem target/services/flask-session-files
+    SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5122 --flask-session-mongodb mongodb://127.0.0.1:27018
+    SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5123 --flask-session-sqlalchemy postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 import argparse
@@ -24,6 +27,21 @@ parser.add_argument(
     "--flask-session-memcached",
     metavar="HOST:PORT",
     help="keep sessions server-side with Flask-Session on this memcached",
+)
+parser.add_argument(
+    "--flask-session-filesystem",
+    metavar="DIR",
+    help="keep sessions with Flask-Session's filesystem backend in DIR (tessera refuses its pickles)",
+)
+parser.add_argument(
+    "--flask-session-mongodb",
+    metavar="URL",
+    help="keep sessions with Flask-Session in this MongoDB (database flask_session, collection sessions)",
+)
+parser.add_argument(
+    "--flask-session-sqlalchemy",
+    metavar="URL",
+    help="keep sessions with Flask-Session in this SQLAlchemy database (table sessions)",
 )
 args = parser.parse_args()
 
@@ -55,6 +73,42 @@ elif args.flask_session_memcached:
         # pymemcache's default `noreply` would answer the request before memcached stored the
         # session, so the next request (from Python or tessera) could read the old one.
         SESSION_MEMCACHED=PooledClient(args.flask_session_memcached, default_noreply=False),
+        SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
+        SESSION_USE_SIGNER=True,
+    )
+    Session(app)
+elif args.flask_session_filesystem:
+    import warnings
+
+    from flask_session import Session
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    app.config.update(
+        SESSION_TYPE="filesystem",
+        SESSION_FILE_DIR=args.flask_session_filesystem,
+        SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
+        SESSION_USE_SIGNER=True,
+    )
+    Session(app)
+elif args.flask_session_mongodb:
+    from flask_session import Session
+    from pymongo import MongoClient
+
+    app.config.update(
+        SESSION_TYPE="mongodb",
+        SESSION_MONGODB=MongoClient(args.flask_session_mongodb),
+        SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
+        SESSION_USE_SIGNER=True,
+    )
+    Session(app)
+elif args.flask_session_sqlalchemy:
+    from flask_session import Session
+    from flask_sqlalchemy import SQLAlchemy
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = args.flask_session_sqlalchemy
+    app.config.update(
+        SESSION_TYPE="sqlalchemy",
+        SESSION_SQLALCHEMY=SQLAlchemy(app),
         SESSION_KEY_PREFIX=os.environ.get("SESSION_KEY_PREFIX", "session:"),
         SESSION_USE_SIGNER=True,
     )

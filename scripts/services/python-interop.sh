@@ -3,7 +3,10 @@
 # PyPI (interop/python/requirements.txt), and the small Flask and Django apps the tests talk to:
 # 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
 # Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
-# 127.0.0.1:11211. Idempotent.
+# 127.0.0.1:11211, 127.0.0.1:5121 Flask-Session's filesystem backend (whose pickles tessera
+# refuses; the tests check that they still are pickles), 127.0.0.1:5122 Flask-Session on the MongoDB-wire server at 127.0.0.1:27018,
+# 127.0.0.1:5123 Flask-Session's SQLAlchemy table on PostgreSQL (database test) and
+# 127.0.0.1:5124 on an SQLite file under target/services/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,3 +54,7 @@ start flask 5101 flask_app.py
 start django 5102 django_app.py
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session 5103 flask_app.py --flask-session-redis 127.0.0.1:6379
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-memcached 5104 flask_app.py --flask-session-memcached 127.0.0.1:11211
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-filesystem 5121 flask_app.py --flask-session-filesystem "$PWD/$logs/flask-session-files"
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-mongodb 5122 flask_app.py --flask-session-mongodb mongodb://127.0.0.1:27018
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-postgres 5123 flask_app.py --flask-session-sqlalchemy postgresql+psycopg://postgres@127.0.0.1:5432/test
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-sqlite 5124 flask_app.py --flask-session-sqlalchemy "sqlite:///$PWD/$logs/flask-session.db"

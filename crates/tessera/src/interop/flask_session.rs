@@ -182,6 +182,50 @@ fn untag_ext(map: &Map<String, Value>) -> Option<(i8, Vec<u8>)> {
     Some((kind, STANDARD.decode(bytes.as_str()?).ok()?))
 }
 
+/// `at` as the naive UTC timestamp Flask-Session's SQL and MongoDB backends store
+/// (`datetime.utcnow()`), in the text form SQLAlchemy gives SQLite's `DATETIME`:
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, to the whole second.
+///
+/// ```
+/// use time::OffsetDateTime;
+/// use tessera::interop::flask_session::{naive_utc, parse_naive_utc};
+///
+/// let at = OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
+/// assert_eq!(naive_utc(at), "2026-01-02 03:04:05.000000");
+/// assert_eq!(parse_naive_utc("2026-01-02 03:04:05.999"), Some(at));
+/// ```
+pub fn naive_utc(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000000",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// A naive UTC timestamp as Python writes it (`YYYY-MM-DD HH:MM:SS[.ffffff]`, or with a `T`),
+/// truncated to the second; `None` if it is not one.
+pub fn parse_naive_utc(text: &str) -> Option<time::OffsetDateTime> {
+    let (date, clock) = text.trim().split_once([' ', 'T'])?;
+    let mut d = date.splitn(3, '-');
+    let year: i32 = d.next()?.parse().ok()?;
+    let month: u8 = d.next()?.parse().ok()?;
+    let day: u8 = d.next()?.parse().ok()?;
+    let whole = clock.split('.').next()?;
+    let mut c = whole.splitn(3, ':');
+    let hour: u8 = c.next()?.parse().ok()?;
+    let minute: u8 = c.next()?.parse().ok()?;
+    let second: u8 = c.next()?.parse().ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let clock = time::Time::from_hms(hour, minute, second).ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
+}
+
 /// A new id as Flask-Session makes them: `secrets.token_urlsafe(32)`, 43 characters.
 pub fn generate_id() -> Result<SessionId, crate::id::RandomError> {
     // 32 random bytes in unpadded URL-safe base64 is exactly token_urlsafe(32).

@@ -387,9 +387,10 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 ///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
-/// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`). Other
-/// parameters go to the database driver. Stores opened here take the clock, key prefix and
-/// timeout from `options`.
+/// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`, or
+/// `flask_session` with the `flask-session` profile, whose SQL table defaults to `sessions`).
+/// Other parameters go to the database driver. Stores opened here take the clock, key prefix,
+/// timeout and profile from `options`.
 ///
 /// Cookie sessions (`cookie`, `cookie+signed`, `cookie+encrypted`) are not stores: open them
 /// with [`crate::Storage::open`], which accepts every URL this function does.
@@ -405,6 +406,17 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
     let scheme = url.split(':').next().unwrap_or_default();
     let info = SCHEMES.iter().find(|s| s.scheme == scheme);
     match info {
+        Some(info) if info.feature == "file" && options.profile == Profile::FlaskSession => {
+            Err(Error::BadUrl {
+                url: redact_url(url),
+                reason: format!(
+                    "Flask-Session 0.8's filesystem backend (cachelib's FileSystemCache) stores \
+                     each session as a pickled Python dict, and tessera never unpickles; move \
+                     the Flask app to a backend that stores msgpack ({})",
+                    profile_stores(Profile::FlaskSession)
+                ),
+            })
+        }
         Some(info)
             if options.profile != Profile::Native && !supports(info.feature, options.profile) =>
         {
@@ -481,17 +493,32 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
 fn supports(feature: &str, profile: Profile) -> bool {
     matches!(
         (feature, profile),
-        (_, Profile::Native) | ("redis" | "memcached", Profile::FlaskSession)
+        (_, Profile::Native)
+            | (
+                "redis" | "memcached" | "mongodb" | "postgres" | "sqlite",
+                Profile::FlaskSession
+            )
     )
 }
 
 /// The stores that keep `profile`'s format, for error messages.
 fn profile_stores(profile: Profile) -> &'static str {
     match profile {
-        Profile::FlaskSession => "redis, memcached",
+        Profile::FlaskSession => "redis, memcached, mongodb, postgres, sqlite",
         Profile::Native => "all",
         _ => "none (the profile covers cookie sessions)",
     }
+}
+
+/// A version token for records that carry none (Python's): the first 48 bits of the SHA-256
+/// of the stored bytes. A conditional write compares it with the stored bytes' token.
+#[cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+pub(crate) fn content_version(bytes: &[u8]) -> Version {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let mut be = [0u8; 8];
+    be[2..].copy_from_slice(&digest[..6]);
+    Version::new(u64::from_be_bytes(be))
 }
 
 /// The schemes this build can open, cookie sessions included.
@@ -565,6 +592,18 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn flask_session_files_are_refused_as_pickle() {
+        let options =
+            OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+        let err = open("file:///tmp/flask_session", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tessera never unpickles"), "{err}");
+        assert!(err.contains("postgres"), "{err}");
     }
 
     #[test]

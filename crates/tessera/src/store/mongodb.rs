@@ -1,4 +1,9 @@
 //! [`MongoStore`]: one MongoDB document per session, with a TTL index (feature `mongodb`).
+//!
+//! Opened with the `flask-session` profile, the store keeps Flask-Session 0.8's documents
+//! instead (`SESSION_TYPE="mongodb"`); see [`MongoStore`].
+
+mod flask_session;
 
 use std::fmt;
 use std::time::Duration;
@@ -12,7 +17,9 @@ use time::OffsetDateTime;
 
 use super::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::{self, SharedClock};
+use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
+use crate::interop::Profile;
 use crate::record::{Record, Version};
 
 /// The database used when the URL names none.
@@ -23,6 +30,19 @@ pub const DEFAULT_COLLECTION: &str = "sessions";
 
 /// The name of the TTL index on `expires_at`.
 pub const TTL_INDEX: &str = "tessera_expires_at_ttl";
+
+/// The database used with the `flask-session` profile when the URL names none (Flask-Session's
+/// `SESSION_MONGODB_DB` default).
+pub const FLASK_SESSION_DATABASE: &str = "flask_session";
+
+/// Whose documents the store keeps.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    /// `_id`, `data` (JSON), `expires_at`, `version`.
+    Native,
+    /// Flask-Session 0.8: `id`, `val` (msgpack), `expiration`.
+    FlaskSession(ExpiryPolicy),
+}
 
 /// Sessions in a MongoDB collection, one document each (as Flask-Session keeps them):
 ///
@@ -53,6 +73,31 @@ pub const TTL_INDEX: &str = "tessera_expires_at_ttl";
 /// Server selection and connecting are bounded by the store's timeout, and every call is
 /// wrapped in it too.
 ///
+/// # The `flask-session` profile
+///
+/// Opened with [`Profile::FlaskSession`] (`SESSION_PROFILE=flask-session`), the store reads and
+/// writes the documents Flask-Session 0.8 keeps with `SESSION_TYPE="mongodb"`, so a Flask app
+/// and a Rust service share one collection:
+///
+/// | field | BSON type | holds |
+/// |---|---|---|
+/// | `_id` | ObjectId | made by the driver |
+/// | `id` | string | key prefix + session id |
+/// | `val` | binary | the session dict in msgpack, `_permanent` included |
+/// | `expiration` | date | the deadline (Flask writes naive UTC); TTL index `expiration_1` |
+/// | `tessera_rev` | 64-bit integer | only in documents tessera wrote: the hash of `val` |
+///
+/// The database defaults to [`FLASK_SESSION_DATABASE`] (`SESSION_MONGODB_DB`) and the
+/// collection to `sessions` (`SESSION_MONGODB_COLLECT`). Python's documents carry no version,
+/// so the version is a hash of `val`. A write first checks that hash, then updates with `$set`
+/// (as Flask-Session does) only where `expiration` and `tessera_rev` are still what it read:
+/// every Flask-Session write moves `expiration` to a new millisecond and every tessera write
+/// changes `tessera_rev`, so no write is lost. `migrate` creates Flask-Session's TTL index and
+/// a unique index on `id`, so two creations of one id cannot both succeed; on a server that
+/// ignores unique indexes, a creation that finds a twin after inserting removes its own
+/// document and reports
+/// a conflict. `load` judges `expiration` by the store's clock, since the TTL monitor lags.
+///
 /// ```no_run
 /// # async fn example() -> Result<(), tessera::store::Error> {
 /// use tessera::store::mongodb::MongoStore;
@@ -69,6 +114,7 @@ pub struct MongoStore {
     clock: SharedClock,
     timeout: Duration,
     key_prefix: String,
+    format: Format,
 }
 
 impl fmt::Debug for MongoStore {
@@ -90,6 +136,8 @@ pub struct MongoStoreBuilder {
     clock: SharedClock,
     timeout: Duration,
     key_prefix: String,
+    profile: Profile,
+    policy: ExpiryPolicy,
 }
 
 impl fmt::Debug for MongoStoreBuilder {
@@ -101,6 +149,7 @@ impl fmt::Debug for MongoStoreBuilder {
             .field("migrate", &self.migrate)
             .field("timeout", &self.timeout)
             .field("key_prefix", &self.key_prefix)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -142,11 +191,20 @@ impl MongoStoreBuilder {
         self
     }
 
-    /// Takes the clock, key prefix and timeout from `options`.
+    /// Keeps `profile`'s documents: [`Profile::Native`] (the default) or
+    /// [`Profile::FlaskSession`], whose `_permanent` flag `policy` interprets.
+    pub fn profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
+        self.profile = profile;
+        self.policy = policy;
+        self
+    }
+
+    /// Takes the clock, key prefix, timeout and profile from `options`.
     pub fn options(self, options: &OpenOptions) -> Self {
         self.clock(options.clock.clone())
             .key_prefix(options.key_prefix.clone())
             .timeout(options.timeout)
+            .profile(options.profile, options.policy)
     }
 
     /// Connects, and runs [`MongoStore::migrate`] unless told not to.
@@ -168,11 +226,24 @@ impl MongoStoreBuilder {
         if options.app_name.is_none() {
             options.app_name = Some("tessera".to_owned());
         }
+        let format = match self.profile {
+            Profile::Native => Format::Native,
+            Profile::FlaskSession => Format::FlaskSession(self.policy),
+            other => {
+                return Err(bad(format!(
+                    "the MongoDB store keeps the native and flask-session formats, not {other}'s"
+                )))
+            }
+        };
+        let fallback = match format {
+            Format::Native => DEFAULT_DATABASE,
+            Format::FlaskSession(_) => FLASK_SESSION_DATABASE,
+        };
         let database = self
             .database
             .clone()
             .or_else(|| options.default_database.clone())
-            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+            .unwrap_or_else(|| fallback.to_owned());
         if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
             return Err(bad(format!("{database:?} is not a MongoDB database name")));
         }
@@ -192,6 +263,7 @@ impl MongoStoreBuilder {
             clock: self.clock,
             timeout: self.timeout,
             key_prefix: self.key_prefix,
+            format,
         };
         if self.migrate {
             store.migrate().await?;
@@ -269,6 +341,8 @@ impl MongoStore {
             clock: clock::system(),
             timeout: crate::config::DEFAULT_STORE_TIMEOUT,
             key_prefix: OpenOptions::default().key_prefix,
+            profile: Profile::Native,
+            policy: ExpiryPolicy::default(),
         };
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut passed = false;
@@ -307,7 +381,13 @@ impl MongoStore {
     /// Creates the TTL index on `expires_at` (`expireAfterSeconds: 0`) if missing. Idempotent:
     /// `createIndexes` with an identical index is a no-op on the server, so app servers
     /// starting together need no lock.
+    ///
+    /// With the `flask-session` profile: Flask-Session's TTL index on `expiration` (named
+    /// `expiration_1`, as pymongo names it) and a unique index on `id`.
     pub async fn migrate(&self) -> Result<(), Error> {
+        if let Format::FlaskSession(_) = self.format {
+            return self.flask_migrate().await;
+        }
         let index = IndexModel::builder()
             .keys(doc! { "expires_at": 1 })
             .options(
@@ -405,6 +485,9 @@ fn decode(id: &SessionId, doc: &Document) -> Result<Loaded, Error> {
 #[async_trait]
 impl SessionStore for MongoStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
+        if let Format::FlaskSession(policy) = self.format {
+            return self.flask_load(id, policy).await;
+        }
         match self.find_live("load", &self.key(id)).await? {
             Some(doc) => decode(id, &doc).map(Some),
             None => Ok(None),
@@ -417,6 +500,9 @@ impl SessionStore for MongoStore {
         record: &Record,
         expected: Expected,
     ) -> Result<Saved, Error> {
+        if let Format::FlaskSession(policy) = self.format {
+            return self.flask_save(id, record, expected, policy).await;
+        }
         let key = self.key(id);
         let expired = record.is_expired(self.clock.now());
         match expected {
@@ -475,6 +561,9 @@ impl SessionStore for MongoStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        if let Format::FlaskSession(_) = self.format {
+            return self.flask_delete(id).await;
+        }
         let filter = doc! { "_id": self.key(id) };
         bounded("delete", self.timeout, async {
             self.collection.delete_one(filter).await
@@ -484,6 +573,9 @@ impl SessionStore for MongoStore {
     }
 
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
+        if let Format::FlaskSession(_) = self.format {
+            return self.flask_touch(id, expires_at).await;
+        }
         let key = self.key(id);
         let attempt = async {
             loop {
@@ -523,12 +615,33 @@ impl SessionStore for MongoStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
-        let filter = doc! { "expires_at": { "$lte": self.now() } };
-        let deleted = bounded("clear_expired", self.timeout, async {
+        let field = match self.format {
+            Format::Native => "expires_at",
+            Format::FlaskSession(_) => "expiration",
+        };
+        let filter = doc! { field: { "$lte": self.now() } };
+        let mut deleted = bounded("clear_expired", self.timeout, async {
             self.collection.delete_many(filter).await
         })
         .await?;
+        if let Format::FlaskSession(_) = self.format {
+            // Deadlines some MongoDB-compatible servers keep as text (see `flask_session`).
+            let text = crate::interop::flask_session::naive_utc(self.clock.now());
+            let filter = doc! { field: { "$lte": text } };
+            deleted.deleted_count += bounded("clear_expired", self.timeout, async {
+                self.collection.delete_many(filter).await
+            })
+            .await?
+            .deleted_count;
+        }
         Ok(deleted.deleted_count)
+    }
+
+    fn profile(&self) -> Profile {
+        match self.format {
+            Format::Native => Profile::Native,
+            Format::FlaskSession(_) => Profile::FlaskSession,
+        }
     }
 }
 

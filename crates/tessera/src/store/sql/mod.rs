@@ -33,10 +33,13 @@
 //!
 //! | parameter | default | meaning |
 //! |---|---|---|
-//! | `table` | `tessera_sessions` | table name: letters, digits and `_`, at most 48 characters |
+//! | `table` | `tessera_sessions` (`sessions` with the `flask-session` profile) | table name: letters, digits and `_`, at most 48 characters |
 //! | `schema` | the search path | PostgreSQL only: the table's schema (created if missing) |
 //! | `migrate` | `true` | `false`: do not create or upgrade the table at start |
 //! | `max_connections` | `10` | pool size |
+//!
+//! PostgreSQL and SQLite also keep Flask-Session 0.8's `sessions` table when opened with the
+//! `flask-session` profile: see [`flask_session`].
 
 use std::fmt;
 use std::future::Future;
@@ -47,9 +50,13 @@ use time::OffsetDateTime;
 
 use super::{redact_url, Error, Loaded, OpenOptions, Saved};
 use crate::clock::{self, SharedClock};
+use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
+use crate::interop::Profile;
 use crate::record::{Record, Version};
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod flask_session;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -110,6 +117,8 @@ pub(crate) struct Settings {
     /// The URL without tessera's own parameters (may hold a password: never print it).
     pub(crate) url: String,
     pub(crate) table: String,
+    /// Whether the table was named (else the profile's default applies).
+    pub(crate) table_given: bool,
     pub(crate) schema: Option<String>,
     pub(crate) migrate: bool,
     pub(crate) clock: SharedClock,
@@ -117,6 +126,8 @@ pub(crate) struct Settings {
     pub(crate) key_prefix: String,
     pub(crate) max_connections: u32,
     pub(crate) clear_batch: u64,
+    pub(crate) profile: Profile,
+    pub(crate) policy: ExpiryPolicy,
 }
 
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
@@ -177,6 +188,7 @@ impl<S> SqlStoreBuilder<S> {
         let mut settings = Settings {
             url: base.to_owned(),
             table: DEFAULT_TABLE.to_owned(),
+            table_given: false,
             schema: None,
             migrate: true,
             clock: clock::system(),
@@ -184,12 +196,17 @@ impl<S> SqlStoreBuilder<S> {
             key_prefix: OpenOptions::default().key_prefix,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             clear_batch: DEFAULT_CLEAR_BATCH,
+            profile: Profile::Native,
+            policy: ExpiryPolicy::default(),
         };
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut passed = false;
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match &*key {
-                "table" => settings.table = value.into_owned(),
+                "table" => {
+                    settings.table = value.into_owned();
+                    settings.table_given = true;
+                }
                 "schema" if allow_schema => settings.schema = Some(value.into_owned()),
                 "schema" => return Err(bad("`schema` is a PostgreSQL parameter".into())),
                 "migrate" => {
@@ -225,6 +242,16 @@ impl<S> SqlStoreBuilder<S> {
     /// Uses table `name` (`?table=`); letters, digits and `_` only.
     pub fn table(mut self, name: impl Into<String>) -> Self {
         self.settings.table = name.into();
+        self.settings.table_given = true;
+        self
+    }
+
+    /// Keeps `profile`'s table: [`Profile::Native`] (the default) or, on PostgreSQL and
+    /// SQLite, [`Profile::FlaskSession`] (Flask-Session 0.8's `sessions` table, see
+    /// [`flask_session`]), whose `_permanent` flag `policy` interprets.
+    pub fn profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
+        self.settings.profile = profile;
+        self.settings.policy = policy;
         self
     }
 
@@ -264,11 +291,12 @@ impl<S> SqlStoreBuilder<S> {
         self
     }
 
-    /// Takes the clock, key prefix and timeout from `options`.
+    /// Takes the clock, key prefix, timeout and profile from `options`.
     pub fn options(self, options: &OpenOptions) -> Self {
         self.clock(options.clock.clone())
             .key_prefix(options.key_prefix.clone())
             .timeout(options.timeout)
+            .profile(options.profile, options.policy)
     }
 }
 
@@ -280,6 +308,8 @@ pub(crate) struct Common {
     pub(crate) timeout: Duration,
     pub(crate) key_prefix: String,
     pub(crate) clear_batch: u64,
+    /// `Some` with the `flask-session` profile: Flask-Session's table, read with this policy.
+    pub(crate) flask: Option<ExpiryPolicy>,
 }
 
 impl fmt::Debug for Common {
@@ -294,9 +324,27 @@ impl fmt::Debug for Common {
 }
 
 impl Common {
-    pub(crate) fn new(settings: &Settings) -> Result<Self, Error> {
+    /// The common part of a store; `flask_session` says whether the store keeps the
+    /// `flask-session` profile's table (the profiles it does not keep are refused here).
+    pub(crate) fn new(settings: &Settings, flask_session: bool) -> Result<Self, Error> {
+        let flask = match settings.profile {
+            Profile::Native => None,
+            Profile::FlaskSession if flask_session => Some(settings.policy),
+            other => {
+                return Err(Error::BadUrl {
+                    url: redact_url(&settings.url),
+                    reason: format!("this SQL store does not keep the {other} profile's table"),
+                })
+            }
+        };
+        let table = match (flask, settings.table_given) {
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            (Some(_), false) => flask_session::DEFAULT_TABLE,
+            _ => &settings.table,
+        };
         Ok(Self {
-            table: Ident::new("table", &settings.table)?,
+            flask,
+            table: Ident::new("table", table)?,
             clock: settings.clock.clone(),
             timeout: settings.timeout,
             key_prefix: settings.key_prefix.clone(),
@@ -430,8 +478,8 @@ pub(crate) fn lock_key(qualified_table: &str) -> [u8; 8] {
 
 /// `clear_expired_with_progress` and the [`SessionStore`](crate::store::SessionStore) impl of
 /// the stores whose statements have the same shape (PostgreSQL and SQLite: an upsert with `RETURNING` creates a session). The
-/// store has `pool`, `common` and `sql` fields; `$is_timeout` tells a timeout from other
-/// database errors.
+/// store has `pool`, `common`, `sql` and `flask` fields and the methods of
+/// `flask_session_methods!`; `$is_timeout` tells a timeout from other database errors.
 macro_rules! upserting_session_store {
     ($store:ty, $is_timeout:path) => {
         impl $store {
@@ -448,6 +496,24 @@ macro_rules! upserting_session_store {
                 self.common
                     .clear_in_batches(
                         |now, batch| async move {
+                            if self.common.flask.is_some() {
+                                let done = self
+                                    .common
+                                    .bounded(
+                                        "clear_expired",
+                                        $is_timeout,
+                                        ::sqlx::query(&self.flask.clear_batch)
+                                            .bind(
+                                                $crate::store::sql::flask_session::expiry_from_unix(
+                                                    now,
+                                                ),
+                                            )
+                                            .bind(batch)
+                                            .execute(&self.pool),
+                                    )
+                                    .await?;
+                                return Ok(done.rows_affected());
+                            }
                             let done = self
                                 .common
                                 .bounded(
@@ -473,6 +539,9 @@ macro_rules! upserting_session_store {
                 &self,
                 id: &$crate::id::SessionId,
             ) -> Result<Option<$crate::store::Loaded>, $crate::store::Error> {
+                if let Some(policy) = self.common.flask {
+                    return self.flask_load(id, policy).await;
+                }
                 let row = self
                     .common
                     .bounded(
@@ -500,6 +569,9 @@ macro_rules! upserting_session_store {
                 record: &$crate::record::Record,
                 expected: $crate::store::Expected,
             ) -> Result<$crate::store::Saved, $crate::store::Error> {
+                if let Some(policy) = self.common.flask {
+                    return self.flask_save(id, record, expected, policy).await;
+                }
                 let key = self.common.key(id);
                 let now = self.common.now();
                 let expired = self.common.is_expired(record);
@@ -583,6 +655,9 @@ macro_rules! upserting_session_store {
             }
 
             async fn delete(&self, id: &$crate::id::SessionId) -> Result<(), $crate::store::Error> {
+                if self.common.flask.is_some() {
+                    return self.flask_delete(id).await;
+                }
                 self.common
                     .bounded(
                         "delete",
@@ -600,6 +675,9 @@ macro_rules! upserting_session_store {
                 id: &$crate::id::SessionId,
                 expires_at: ::time::OffsetDateTime,
             ) -> Result<bool, $crate::store::Error> {
+                if self.common.flask.is_some() {
+                    return self.flask_touch(id, expires_at).await;
+                }
                 let done = self
                     .common
                     .bounded(
@@ -617,6 +695,13 @@ macro_rules! upserting_session_store {
 
             async fn clear_expired(&self) -> Result<u64, $crate::store::Error> {
                 self.clear_expired_with_progress(|_| {}).await
+            }
+
+            fn profile(&self) -> $crate::interop::Profile {
+                match self.common.flask {
+                    Some(_) => $crate::interop::Profile::FlaskSession,
+                    None => $crate::interop::Profile::Native,
+                }
             }
         }
     };

@@ -235,7 +235,7 @@ impl SqlStoreBuilder<MySqlStore> {
     /// Connects, and runs [`MySqlStore::migrate`] unless told not to.
     pub async fn build(self) -> Result<MySqlStore, Error> {
         let s = self.settings;
-        let common = Common::new(&s)?;
+        let common = Common::new(&s, false)?;
         if common.key_prefix.len() + MAX_ID_LEN > ID_COLUMN_BYTES {
             return Err(Error::BadUrl {
                 url: redact_url(&s.url),

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::flask_session::{Dialect, FlaskStatements};
 use super::{lock_key, scrub, Common, Ident, SqlStoreBuilder};
 use crate::store::{redact_url, Error};
 
@@ -30,6 +31,7 @@ pub struct PostgresStore {
     common: Common,
     schema: Option<Ident>,
     sql: Statements,
+    flask: FlaskStatements,
     lock: i64,
 }
 
@@ -138,7 +140,13 @@ impl PostgresStore {
         &self.sql.table
     }
 
-    /// Creates the table and its expiry index if missing (and the schema, if one is set and
+    /// Starts a transaction (row locks are taken by the statements in it).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Creates the table and its expiry index if missing (with the `flask-session` profile,
+    /// Flask-Session's table as SQLAlchemy creates it) (and the schema, if one is set and
     /// missing). Idempotent; app servers starting together serialise on a transaction-scoped
     /// advisory lock named after the table, so none sees a half-made schema.
     pub async fn migrate(&self) -> Result<(), Error> {
@@ -183,7 +191,7 @@ impl SqlStoreBuilder<PostgresStore> {
     /// Connects, and runs [`PostgresStore::migrate`] unless told not to.
     pub async fn build(self) -> Result<PostgresStore, Error> {
         let s = self.settings;
-        let common = Common::new(&s)?;
+        let common = Common::new(&s, true)?;
         let schema = s
             .schema
             .as_deref()
@@ -206,13 +214,18 @@ impl SqlStoreBuilder<PostgresStore> {
                     .connect_with(options),
             )
             .await?;
-        let sql = Statements::new(schema.as_ref(), &common.table);
+        let mut sql = Statements::new(schema.as_ref(), &common.table);
+        let flask = FlaskStatements::new(Dialect::Postgres, &sql.table);
+        if common.flask.is_some() {
+            sql.migrations = vec![flask.create.clone()];
+        }
         let lock = i64::from_be_bytes(lock_key(&sql.table));
         let store = PostgresStore {
             pool,
             common,
             schema,
             sql,
+            flask,
             lock,
         };
         if s.migrate {
@@ -223,3 +236,4 @@ impl SqlStoreBuilder<PostgresStore> {
 }
 
 super::upserting_session_store!(PostgresStore, is_timeout);
+super::flask_session::flask_session_methods!(PostgresStore, is_timeout);

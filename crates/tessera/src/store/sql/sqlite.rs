@@ -8,6 +8,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::flask_session::{Dialect, FlaskStatements};
 use super::{scrub, Common, SqlStoreBuilder};
 use crate::store::{redact_url, Error};
 
@@ -35,6 +36,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     common: Common,
     sql: Statements,
+    flask: FlaskStatements,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -145,7 +147,13 @@ impl SqliteStore {
         &self.sql.table
     }
 
-    /// Creates the table and its expiry index if missing. Idempotent; runs in a
+    /// Starts a transaction holding the database's write lock (`BEGIN IMMEDIATE`).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Creates the table and its expiry index if missing (with the `flask-session` profile,
+    /// Flask-Session's table as SQLAlchemy creates it). Idempotent; runs in a
     /// `BEGIN IMMEDIATE` transaction, which takes the database's write lock first, so
     /// processes opening one file together apply it one after the other.
     pub async fn migrate(&self) -> Result<(), Error> {
@@ -165,7 +173,7 @@ impl SqlStoreBuilder<SqliteStore> {
     /// Opens the database, and runs [`SqliteStore::migrate`] unless told not to.
     pub async fn build(self) -> Result<SqliteStore, Error> {
         let s = self.settings;
-        let common = Common::new(&s)?;
+        let common = Common::new(&s, true)?;
         let in_memory = s.url.contains(":memory:") || s.url.contains("mode=memory");
         let mut options = SqliteConnectOptions::from_str(&s.url)
             .map_err(|e| Error::BadUrl {
@@ -205,8 +213,17 @@ impl SqlStoreBuilder<SqliteStore> {
                 }
             })
             .await?;
-        let sql = Statements::new(common.table.as_str());
-        let store = SqliteStore { pool, common, sql };
+        let mut sql = Statements::new(common.table.as_str());
+        let flask = FlaskStatements::new(Dialect::Sqlite, &sql.table);
+        if common.flask.is_some() {
+            sql.migrations = vec![flask.create.clone()];
+        }
+        let store = SqliteStore {
+            pool,
+            common,
+            sql,
+            flask,
+        };
         if s.migrate {
             store.migrate().await?;
         }
@@ -215,3 +232,4 @@ impl SqlStoreBuilder<SqliteStore> {
 }
 
 super::upserting_session_store!(SqliteStore, is_timeout);
+super::flask_session::flask_session_methods!(SqliteStore, is_timeout);
