@@ -3,7 +3,9 @@
 # PyPI (interop/python/requirements.txt), and the small Flask and Django apps the tests talk to:
 # 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
 # Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
-# 127.0.0.1:11211. Idempotent.
+# 127.0.0.1:11211, and Django's server-side engines: 127.0.0.1:5111 db on the PostgreSQL at
+# 127.0.0.1:5432 (database test), 127.0.0.1:5112 db on an SQLite file and 127.0.0.1:5113 the file
+# engine, both under target/services/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,3 +53,7 @@ start flask 5101 flask_app.py
 start django 5102 django_app.py
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session 5103 flask_app.py --flask-session-redis 127.0.0.1:6379
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-memcached 5104 flask_app.py --flask-session-memcached 127.0.0.1:11211
+start django-db-postgres 5111 django_app.py --engine db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+start django-db-sqlite 5112 django_app.py --engine db --database "$PWD/$logs/django-sessions.sqlite3"
+start django-file 5113 django_app.py --engine file --file-path "$PWD/$logs/django-file-sessions"

@@ -14,6 +14,8 @@ pub mod pyjson;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::id::{RandomError, SessionId};
+
 /// A named set of session formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -37,6 +39,33 @@ impl Profile {
             Self::Flask => "flask",
             Self::FlaskSession => "flask-session",
             Self::Django => "django",
+        }
+    }
+}
+
+impl Profile {
+    /// A new session id in this profile's form: Django's 32-character `[a-z0-9]` keys for
+    /// [`Profile::Django`], tessera's 256-bit ids ([`SessionId::generate`]) for the others.
+    ///
+    /// ```
+    /// use tessera::Profile;
+    ///
+    /// assert_eq!(Profile::Django.generate_id().unwrap().expose().len(), 32);
+    /// assert_eq!(Profile::Native.generate_id().unwrap().expose().len(), 43);
+    /// ```
+    pub fn generate_id(self) -> Result<SessionId, RandomError> {
+        match self {
+            Self::Django => django::generate_session_key(),
+            _ => SessionId::generate(),
+        }
+    }
+
+    /// Whether this profile's server-side stores accept `id` as a key (Django's stores refuse
+    /// keys Django would not make; other profiles take any id [`SessionId::parse`] accepts).
+    pub fn accepts_id(self, id: &SessionId) -> bool {
+        match self {
+            Self::Django => django::is_valid_session_key(id.expose()),
+            _ => true,
         }
     }
 }

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
+use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -191,6 +192,15 @@ pub enum Error {
         /// The schemes this build supports.
         enabled: String,
     },
+    /// The store's format cannot keep a session under this id (Django's stores take only
+    /// keys Django would make).
+    #[error("the session store refuses the id {id}: {reason}")]
+    RefusedId {
+        /// The session (redacted in `Display`).
+        id: SessionId,
+        /// Which ids the store takes.
+        reason: &'static str,
+    },
     /// The session id could not be generated.
     #[error(transparent)]
     Random(#[from] crate::id::RandomError),
@@ -234,8 +244,14 @@ pub struct OpenOptions {
     /// support.
     pub profile: Profile,
     /// The expiry policy, for formats that keep a session's permanence in its data (Flask's
-    /// `_permanent`).
+    /// `_permanent`) and for Django's file engine (`SESSION_COOKIE_AGE`).
     pub policy: ExpiryPolicy,
+    /// The secret key ring (`SECRET_KEY`, `SECRET_KEY_FALLBACKS`), for formats that sign what
+    /// they store (Django's `session_data`). `Debug` shows no key material.
+    pub keys: Option<KeyRing>,
+    /// The session cookie's name (`SESSION_COOKIE_NAME`): Django's file engine names its
+    /// files after it.
+    pub cookie_name: String,
 }
 
 impl Default for OpenOptions {
@@ -246,6 +262,8 @@ impl Default for OpenOptions {
             timeout: crate::config::DEFAULT_STORE_TIMEOUT,
             profile: Profile::Native,
             policy: ExpiryPolicy::default(),
+            keys: None,
+            cookie_name: "session".to_owned(),
         }
     }
 }
@@ -270,6 +288,18 @@ impl OpenOptions {
         self
     }
 
+    /// Sets the secret key ring signed formats need.
+    pub fn with_keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Sets the session cookie's name.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
     /// Sets the timeout.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
@@ -284,6 +314,8 @@ impl OpenOptions {
             timeout: config.store_timeout(),
             profile: config.profile(),
             policy: config.policy(),
+            keys: config.keys().cloned(),
+            cookie_name: config.cookie().name().to_owned(),
         }
     }
 }
@@ -439,6 +471,13 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
         Some(info) if info.scheme == "file" => {
             Ok(Arc::new(file::FileStore::open(url, options).await?))
         }
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        Some(info)
+            if options.profile == Profile::Django
+                && matches!(info.feature, "postgres" | "sqlite") =>
+        {
+            Ok(Arc::new(sql::DjangoDbStore::open(url, options).await?))
+        }
         #[cfg(feature = "postgres")]
         Some(info) if info.feature == "postgres" => Ok(Arc::new(
             sql::PostgresStore::builder(url)?
@@ -481,7 +520,9 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
 fn supports(feature: &str, profile: Profile) -> bool {
     matches!(
         (feature, profile),
-        (_, Profile::Native) | ("redis" | "memcached", Profile::FlaskSession)
+        (_, Profile::Native)
+            | ("redis" | "memcached", Profile::FlaskSession)
+            | ("postgres" | "sqlite" | "file", Profile::Django)
     )
 }
 
@@ -490,6 +531,10 @@ fn profile_stores(profile: Profile) -> &'static str {
     match profile {
         Profile::FlaskSession => "redis, memcached",
         Profile::Native => "all",
+        Profile::Django => {
+            "postgres and sqlite (Django's db engine, table django_session) and file (Django's file engine); \
+             Django's cache engines store Python pickle, which tessera never reads, so a cache-only store cannot share sessions with them"
+        }
         _ => "none (the profile covers cookie sessions)",
     }
 }

@@ -50,6 +50,8 @@ use crate::clock::{self, SharedClock};
 use crate::id::SessionId;
 use crate::record::{Record, Version};
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod django;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -57,6 +59,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use django::{DjangoDbStore, DJANGO_TABLE};
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]
