@@ -6,6 +6,8 @@
 
 pub mod cached;
 #[cfg(feature = "file")]
+pub mod django_file;
+#[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "memcached")]
 pub mod memcached;
@@ -466,6 +468,10 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
         #[cfg(feature = "memcached")]
         Some(info) if info.scheme == "memcached" => Ok(Arc::new(
             memcached::MemcachedStore::connect(url, options).await?,
+        )),
+        #[cfg(feature = "file")]
+        Some(info) if info.scheme == "file" && options.profile == Profile::Django => Ok(Arc::new(
+            django_file::DjangoFileStore::open(url, options).await?,
         )),
         #[cfg(feature = "file")]
         Some(info) if info.scheme == "file" => {
