@@ -98,6 +98,22 @@ def expiry(request, seconds):
     return describe(request)
 
 
+def types(request):
+    # Every JSON type Django's JSONSerializer keeps, to check they cross intact.
+    request.session.update(
+        {
+            "int": 42,
+            "big": 2**53 + 1,
+            "float": 1.5,
+            "text": "é✓ \"quoted\" <tag>",
+            "list": [1, "x", None, True],
+            "nested": {"a": {"b": [False, 0.25]}},
+            "empty": {},
+        }
+    )
+    return describe(request)
+
+
 def expiry_default(request):
     request.session.set_expiry(None)
     request.session["x"] = 1
@@ -122,6 +138,7 @@ urlpatterns = [
     path("set/<str:key>/<str:value>", set_value),
     path("expiry/<int:seconds>", expiry),
     path("expiry-default", expiry_default),
+    path("types", types),
     path("login/<str:user>", login),
     path("logout", logout),
 ]
