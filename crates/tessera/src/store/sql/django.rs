@@ -25,14 +25,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
 #[cfg(feature = "postgres")]
 use sqlx::postgres::PgPool;
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqlitePool;
 
-use super::{Common, SqlStoreBuilder};
+use super::Common;
 use crate::crypto::KeyRing;
 use crate::id::SessionId;
 use crate::interop::django::{decode_session_data, encode_session_data};
@@ -235,6 +235,7 @@ fn content_version(session_data: &str) -> Version {
     Version::new(u64::from_be_bytes(be))
 }
 
+#[cfg(feature = "sqlite")]
 /// Django's SQLite text for a UTC time, whole seconds (`str(datetime)` without microseconds).
 fn sqlite_datetime(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
@@ -249,6 +250,7 @@ fn sqlite_datetime(at: OffsetDateTime) -> String {
     )
 }
 
+#[cfg(feature = "sqlite")]
 /// Reads Django's SQLite datetime text (UTC, optional fraction and offset), to the second.
 fn parse_sqlite_datetime(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!(
@@ -259,11 +261,13 @@ fn parse_sqlite_datetime(text: &str) -> Option<OffsetDateTime> {
         .trim_end_matches("+00:00")
         .trim_end_matches('Z')
         .replacen('T', " ", 1);
-    PrimitiveDateTime::parse(&naive, &format).ok().map(|at| {
-        at.assume_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(at.assume_utc())
-    })
+    time::PrimitiveDateTime::parse(&naive, &format)
+        .ok()
+        .map(|at| {
+            at.assume_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(at.assume_utc())
+        })
 }
 
 fn wants_table(url: &str) -> bool {
@@ -307,8 +311,9 @@ impl DjangoDbStore {
             }
             #[cfg(feature = "sqlite")]
             "sqlite" => {
-                let mut builder: SqlStoreBuilder<super::SqliteStore> =
-                    super::SqliteStore::builder(url)?.options(options);
+                let mut builder = super::SqliteStore::builder(url)?
+                    .options(options)
+                    .keep_journal_mode();
                 if !wants_table(url) {
                     builder = builder.table(DJANGO_TABLE);
                 }
@@ -611,12 +616,14 @@ struct Binds<'q> {
 }
 
 enum Bind {
+    #[cfg(feature = "postgres")]
     Float(f64),
     Text(String),
     Int(i64),
 }
 
 impl<'q> Binds<'q> {
+    #[cfg(feature = "postgres")]
     fn float(mut self, v: f64) -> Self {
         self.values.push(Bind::Float(v));
         self
@@ -640,6 +647,7 @@ impl<'q> Binds<'q> {
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         for v in self.values {
             q = match v {
+                #[cfg(feature = "postgres")]
                 Bind::Float(f) => q.bind(f),
                 Bind::Text(t) => q.bind(t),
                 Bind::Int(i) => q.bind(i),
@@ -655,6 +663,7 @@ impl<'q> Binds<'q> {
     ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
         for v in self.values {
             q = match v {
+                #[cfg(feature = "postgres")]
                 Bind::Float(f) => q.bind(f),
                 Bind::Text(t) => q.bind(t),
                 Bind::Int(i) => q.bind(i),
@@ -670,6 +679,7 @@ impl<'q> Binds<'q> {
     ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
         for v in self.values {
             q = match v {
+                #[cfg(feature = "postgres")]
                 Bind::Float(f) => q.bind(f),
                 Bind::Text(t) => q.bind(t),
                 Bind::Int(i) => q.bind(i),
@@ -685,6 +695,7 @@ impl<'q> Binds<'q> {
     ) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
         for v in self.values {
             q = match v {
+                #[cfg(feature = "postgres")]
                 Bind::Float(f) => q.bind(f),
                 Bind::Text(t) => q.bind(t),
                 Bind::Int(i) => q.bind(i),
@@ -814,6 +825,7 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_datetimes_are_djangos_text() {
         let at = datetime!(2030-01-02 03:04:05 UTC);

@@ -121,6 +121,10 @@ pub(crate) struct Settings {
     pub(crate) key_prefix: String,
     pub(crate) max_connections: u32,
     pub(crate) clear_batch: u64,
+    /// SQLite: switch the file to write-ahead logging (off for a database another program
+    /// owns, such as a Django project's).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) wal: bool,
 }
 
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
@@ -188,6 +192,7 @@ impl<S> SqlStoreBuilder<S> {
             key_prefix: OpenOptions::default().key_prefix,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             clear_batch: DEFAULT_CLEAR_BATCH,
+            wal: true,
         };
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut passed = false;
