@@ -419,6 +419,11 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 /// | `sqlite://sessions.db`, `sqlite:///abs/path.db`, `sqlite::memory:` | [`sql::SqliteStore`] | `sqlite` |
 /// | `mongodb://host:27017/db` | [`mongodb::MongoStore`] | `mongodb` |
 ///
+/// With the `django` profile (`options.profile`), `postgres://…` and `sqlite:…` URLs open a
+/// [`sql::DjangoDbStore`] on Django's `django_session` table and `file:///dir` a
+/// [`django_file::DjangoFileStore`] in Django's `SESSION_FILE_PATH` layout; both need
+/// `options.keys`. Other stores refuse the profile (Django's cache engines store pickle).
+///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
 /// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`). Other
