@@ -1,6 +1,6 @@
 //! The conformance suite against Django's `db` engine layout (`django_session`), on PostgreSQL
 //! (`TESSERA_POSTGRES_URL`) and on SQLite files, plus the table's exact format.
-#![cfg(all(feature = "postgres", feature = "sqlite"))]
+#![cfg(all(feature = "postgres", feature = "sqlite", feature = "file"))]
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
@@ -225,6 +225,26 @@ async fn a_missing_table_is_not_created_unless_asked() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("SECRET_KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn open_picks_djangos_layout_for_the_django_profile() {
+    let clock = ManualClock::starting_now();
+    let store = open("sqlite::memory:?migrate=true", &options(&clock))
+        .await
+        .unwrap();
+    assert_eq!(store.profile(), Profile::Django);
+    assert!(format!("{store:?}").contains("DjangoDbStore"));
+    let dir = std::env::temp_dir().join(unique_name("tessera-django-open"));
+    let store = open(
+        &format!("file://{}", dir.display()),
+        &options(&clock).with_cookie_name("sessionid"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.profile(), Profile::Django);
+    assert!(format!("{store:?}").contains("DjangoFileStore"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

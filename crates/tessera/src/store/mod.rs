@@ -661,6 +661,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn options_never_print_key_material() {
+        let secret = "options-debug-secret-key-0123456789abcdef";
+        let options = OpenOptions::default()
+            .with_keys(KeyRing::new(crate::crypto::SecretKey::new(secret).unwrap()))
+            .with_cookie_name("sessionid");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("sessionid"));
+    }
+
+    #[tokio::test]
+    async fn the_django_profile_names_the_stores_that_keep_it() {
+        let options = OpenOptions::default().with_profile(Profile::Django, ExpiryPolicy::default());
+        for url in [
+            "redis://127.0.0.1:1",
+            "memcached://127.0.0.1:1",
+            "mongodb://127.0.0.1:1/x",
+            "mysql://127.0.0.1:1/x",
+        ] {
+            let err = open(url, &options).await.unwrap_err().to_string();
+            assert!(
+                err.contains("pickle") && err.contains("postgres"),
+                "{url}: {err}"
+            );
+        }
+        assert!(supports("postgres", Profile::Django));
+        assert!(supports("sqlite", Profile::Django));
+        assert!(supports("file", Profile::Django));
+        assert!(!supports("mysql", Profile::Django));
+    }
+
     #[tokio::test]
     async fn passwords_never_reach_error_messages() {
         let err = open(
