@@ -1,14 +1,52 @@
-"""A one-file Django app with the signed_cookies session engine, for tessera's interop tests.
+"""A one-file Django app for tessera's interop tests, on one of Django's session engines:
 
-    SECRET_KEY=... python django_app.py --port 5102
+    SECRET_KEY=... python django_app.py --port 5102                      # signed_cookies
+    SECRET_KEY=... python django_app.py --port 5111 --engine db \
+        --database postgres://postgres@127.0.0.1:5432/test                 # db on PostgreSQL
+    SECRET_KEY=... python django_app.py --port 5112 --engine db --database /path/sessions.sqlite3
+    SECRET_KEY=... python django_app.py --port 5113 --engine file --file-path /path/dir
+
+With `--engine db` it runs `migrate sessions` at startup, which creates `django_session`.
 """
 
 import argparse
 import os
 import sys
+from urllib.parse import unquote, urlparse
 
 import django
 from django.conf import settings
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, default=5102)
+parser.add_argument("--engine", choices=["signed_cookies", "db", "file"], default="signed_cookies")
+parser.add_argument("--database", help="postgres:// URL or SQLite file path (--engine db)")
+parser.add_argument("--file-path", help="SESSION_FILE_PATH (--engine file)")
+args = parser.parse_args()
+
+
+def database(spec):
+    if spec is None:
+        return {}
+    if spec.startswith(("postgres://", "postgresql://")):
+        url = urlparse(spec)
+        return {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": url.path.lstrip("/") or "postgres",
+                "USER": unquote(url.username or "postgres"),
+                "PASSWORD": unquote(url.password or ""),
+                "HOST": url.hostname or "127.0.0.1",
+                "PORT": url.port or 5432,
+            }
+        }
+    return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": spec}}
+
+
+extra = {}
+if args.engine == "file":
+    os.makedirs(args.file_path, exist_ok=True)
+    extra["SESSION_FILE_PATH"] = args.file_path
 
 settings.configure(
     DEBUG=False,
@@ -18,9 +56,11 @@ settings.configure(
     ROOT_URLCONF=__name__,
     MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
     INSTALLED_APPS=["django.contrib.sessions"],
-    SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+    SESSION_ENGINE="django.contrib.sessions.backends." + args.engine,
     SESSION_COOKIE_AGE=int(os.environ.get("SESSION_COOKIE_AGE", "3600")),
+    DATABASES=database(args.database),
     USE_TZ=True,
+    **extra,
 )
 django.setup()
 
@@ -58,6 +98,35 @@ def expiry(request, seconds):
     return describe(request)
 
 
+def types(request):
+    # Every JSON type Django's JSONSerializer keeps, to check they cross intact.
+    request.session.update(
+        {
+            "int": 42,
+            "big": 2**53 + 1,
+            "float": 1.5,
+            "text": "é✓ \"quoted\" <tag>",
+            "list": [1, "x", None, True],
+            "nested": {"a": {"b": [False, 0.25]}},
+            "empty": {},
+        }
+    )
+    return describe(request)
+
+
+def expiry_default(request):
+    request.session.set_expiry(None)
+    request.session["x"] = 1
+    return describe(request)
+
+
+def login(request, user):
+    # What django.contrib.auth.login does to the session, without the auth app's tables.
+    request.session.cycle_key()
+    request.session["_auth_user_id"] = user
+    return describe(request)
+
+
 def logout(request):
     request.session.flush()
     return describe(request)
@@ -68,21 +137,25 @@ urlpatterns = [
     path("get", get),
     path("set/<str:key>/<str:value>", set_value),
     path("expiry/<int:seconds>", expiry),
+    path("expiry-default", expiry_default),
+    path("types", types),
+    path("login/<str:user>", login),
     path("logout", logout),
 ]
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=5102)
-    args = parser.parse_args()
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+    from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
+
+    if args.engine == "db":
+        call_command("migrate", "sessions", verbosity=0)
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *a):
             pass
 
     server = make_server("127.0.0.1", args.port, get_wsgi_application(), handler_class=Quiet)
-    print(f"django on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+    print(f"django ({args.engine}) on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()

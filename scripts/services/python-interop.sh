@@ -3,10 +3,12 @@
 # PyPI (interop/python/requirements.txt), and the small Flask and Django apps the tests talk to:
 # 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
 # Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
-# 127.0.0.1:11211, 127.0.0.1:5121 Flask-Session's filesystem backend (whose pickles tessera
-# refuses; the tests check that they still are pickles), 127.0.0.1:5122 Flask-Session on the MongoDB-wire server at 127.0.0.1:27018,
-# 127.0.0.1:5123 Flask-Session's SQLAlchemy table on PostgreSQL (database test) and
-# 127.0.0.1:5124 on an SQLite file under target/services/. Idempotent.
+# 127.0.0.1:11211; Flask-Session's other backends: 127.0.0.1:5121 filesystem (whose pickles
+# tessera refuses; the tests check that they still are pickles), 127.0.0.1:5122 MongoDB (the
+# MongoDB-wire server at 127.0.0.1:27018), 127.0.0.1:5123 SQLAlchemy on PostgreSQL (database
+# test), 127.0.0.1:5124 SQLAlchemy on an SQLite file; and Django's server-side engines:
+# 127.0.0.1:5111 db on PostgreSQL (database test), 127.0.0.1:5112 db on an SQLite file,
+# 127.0.0.1:5113 the file engine. Files live under target/services/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -58,3 +60,7 @@ SESSION_KEY_PREFIX="tessera-interop:" start flask-session-filesystem 5121 flask_
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-mongodb 5122 flask_app.py --flask-session-mongodb mongodb://127.0.0.1:27018
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-postgres 5123 flask_app.py --flask-session-sqlalchemy postgresql+psycopg://postgres@127.0.0.1:5432/test
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-sqlite 5124 flask_app.py --flask-session-sqlalchemy "sqlite:///$PWD/$logs/flask-session.db"
+start django-db-postgres 5111 django_app.py --engine db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+start django-db-sqlite 5112 django_app.py --engine db --database "$PWD/$logs/django-sessions.sqlite3"
+start django-file 5113 django_app.py --engine file --file-path "$PWD/$logs/django-file-sessions"

@@ -295,7 +295,8 @@ impl SessionConfigBuilder {
     }
 
     /// Sign the session id in the cookie of a server-side store (`SESSION_USE_SIGNER`, default
-    /// on), so a forged id is refused without a store round trip.
+    /// on), so a forged id is refused without a store round trip. The `django` profile ignores
+    /// it: Django's cookie carries the bare session key.
     pub fn sign_id(mut self, on: bool) -> Self {
         self.sign_id = on;
         self

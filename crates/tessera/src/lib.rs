@@ -102,7 +102,7 @@
 //! | `SESSION_EXPIRE_AT_BROWSER_CLOSE` | `false` | Django's name for `SESSION_PERMANENT=false` |
 //! | `SESSION_SAVE_EVERY_REQUEST` | `false` | save every loaded session, changed or not |
 //! | `SESSION_REFRESH_EACH_REQUEST` | `false` | extend permanent sessions on each load (touch only) |
-//! | `SESSION_USE_SIGNER` | `true` | sign the id cookie of server-side stores |
+//! | `SESSION_USE_SIGNER` | `true` | sign the id cookie of server-side stores (not with the `django` profile: Django's cookie carries the bare key) |
 //! | `SESSION_COOKIE_COMPRESS` | `false` | deflate cookie sessions |
 //! | `SESSION_KEY_PREFIX` | `session:` | prefix of server-side keys |
 //! | `SESSION_PROFILE` | `native` | `native`, `flask` or `django`: whose formats to read and write ([`interop`]) |

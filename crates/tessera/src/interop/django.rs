@@ -23,6 +23,7 @@ use crate::compress::{zlib_compress, zlib_decompress, InflateError, MAX_INFLATED
 use crate::cookie_session::{CookieCodec, CookieError, Decoded, MAX_COOKIE_VALUE};
 use crate::crypto::{KeyRing, SignatureError};
 use crate::expiry::{Expiry, ExpiryPolicy};
+use crate::id::{RandomError, SessionId};
 use crate::record::{Data, DecodeError, Record};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -32,8 +33,19 @@ pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_c
 /// The salt of `session_data` in the db, cached_db, cache and file engines (every engine's
 /// class is named `SessionStore`).
 pub const SESSION_DATA_SALT: &str = "django.contrib.sessions.SessionStore";
+/// The most bytes a stored `session_data` may inflate to (16 MiB): far above any session, low
+/// enough that a planted zlib bomb cannot exhaust memory.
+pub const MAX_SESSION_DATA: usize = 16 * 1024 * 1024;
 /// The key Django keeps a session's own expiry under.
 pub const EXPIRY_KEY: &str = "_session_expiry";
+/// The characters of a Django session key (`django.contrib.sessions.backends.base.VALID_KEY_CHARS`).
+pub const VALID_KEY_CHARS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// How long a new Django session key is (`get_random_string(32, VALID_KEY_CHARS)`).
+pub const SESSION_KEY_LEN: usize = 32;
+/// The shortest key Django accepts (`_validate_session_key`).
+pub const MIN_SESSION_KEY_LEN: usize = 8;
+/// The longest key Django's `django_session.session_key` column holds (`varchar(40)`).
+pub const MAX_SESSION_KEY_LEN: usize = 40;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -151,6 +163,16 @@ impl DjangoSigner {
     /// `signing.loads` up to the JSON text: the bytes, the signing time and whether a
     /// fallback key verified them.
     pub fn loads_bytes(&self, signed: &str) -> Result<(Vec<u8>, i64, bool), LoadError> {
+        self.loads_bytes_within(signed, MAX_INFLATED)
+    }
+
+    /// [`loads_bytes`](Self::loads_bytes) with its own bound on the inflated size (a stored
+    /// `session_data` may be larger than a cookie).
+    pub fn loads_bytes_within(
+        &self,
+        signed: &str,
+        max_inflated: usize,
+    ) -> Result<(Vec<u8>, i64, bool), LoadError> {
         let (value, rotated) = self.unsign(signed)?;
         let (payload, ts) = value.rsplit_once(':').ok_or(SignatureError::Mismatch)?;
         let timestamp = b62_decode(ts).ok_or(SignatureError::Mismatch)?;
@@ -162,12 +184,44 @@ impl DjangoSigner {
             .decode(b64)
             .map_err(|_| PayloadError::Base64)?;
         let json = if compressed {
-            zlib_decompress(&bytes, MAX_INFLATED).map_err(PayloadError::from)?
+            zlib_decompress(&bytes, max_inflated).map_err(PayloadError::from)?
         } else {
             bytes
         };
         Ok((json, timestamp, rotated))
     }
+}
+
+/// A new Django session key: 32 characters of `[a-z0-9]` from the operating system's CSPRNG
+/// (about 165 bits), as Django's `get_random_string(32, VALID_KEY_CHARS)` makes them.
+///
+/// ```
+/// let key = tessera::interop::django::generate_session_key().unwrap();
+/// assert_eq!(key.expose().len(), 32);
+/// assert!(tessera::interop::django::is_valid_session_key(key.expose()));
+/// ```
+pub fn generate_session_key() -> Result<SessionId, RandomError> {
+    let mut key = String::with_capacity(SESSION_KEY_LEN);
+    let mut bytes = [0u8; 64];
+    while key.len() < SESSION_KEY_LEN {
+        getrandom::fill(&mut bytes).map_err(RandomError::from)?;
+        // 252 = 7 * 36: dropping bytes above it keeps every character equally likely.
+        for b in bytes.iter().filter(|b| **b < 252) {
+            if key.len() == SESSION_KEY_LEN {
+                break;
+            }
+            key.push(char::from(VALID_KEY_CHARS[usize::from(*b % 36)]));
+        }
+    }
+    Ok(SessionId::from_trusted(key))
+}
+
+/// Whether Django would use `key` as a session key: 8 to 40 characters of `[a-z0-9]`
+/// (`_validate_session_key` wants at least 8, the column holds 40, and the file engine
+/// refuses any other character).
+pub fn is_valid_session_key(key: &str) -> bool {
+    (MIN_SESSION_KEY_LEN..=MAX_SESSION_KEY_LEN).contains(&key.len())
+        && key.bytes().all(|b| VALID_KEY_CHARS.contains(&b))
 }
 
 fn b62_encode(n: i64) -> String {
@@ -356,7 +410,8 @@ pub fn decode_session_data(
     session_data: &str,
     expires_at: OffsetDateTime,
 ) -> Result<Record, LoadError> {
-    let (json, _, _) = DjangoSigner::new(keys, SESSION_DATA_SALT).loads_bytes(session_data)?;
+    let (json, _, _) = DjangoSigner::new(keys, SESSION_DATA_SALT)
+        .loads_bytes_within(session_data, MAX_SESSION_DATA)?;
     Ok(record_of(&json, expires_at)?)
 }
 
@@ -367,6 +422,36 @@ mod tests {
     use serde_json::json;
     use time::macros::datetime;
     use time::Duration;
+
+    #[test]
+    fn session_keys_are_django_keys() {
+        let keys: std::collections::HashSet<String> = (0..500)
+            .map(|_| generate_session_key().unwrap().expose().to_owned())
+            .collect();
+        assert_eq!(keys.len(), 500);
+        let mut seen = std::collections::HashSet::new();
+        for key in &keys {
+            assert_eq!(key.len(), 32);
+            assert!(is_valid_session_key(key), "{key}");
+            assert!(SessionId::parse(key).is_ok());
+            seen.extend(key.bytes());
+        }
+        assert_eq!(
+            seen.len(),
+            36,
+            "every character of VALID_KEY_CHARS is drawn"
+        );
+        for bad in [
+            "short",
+            "abcdefg",
+            "ABCDEFGHIJ",
+            "abcdefgh-_",
+            &"a".repeat(41),
+        ] {
+            assert!(!is_valid_session_key(bad), "{bad}");
+        }
+        assert!(is_valid_session_key("abcdefgh"));
+    }
 
     #[test]
     fn base62_matches_django() {

@@ -1,9 +1,13 @@
 //! Sharing sessions with Python: Flask's and Django's formats, byte for byte.
 //!
 //! A [`Profile`] names a complete set of formats. `native` is tessera's own and the default;
-//! `flask` reads and writes Flask's built-in cookie session; `django` Django's `signed_cookies`
-//! engine. Select one with [`SessionConfigBuilder::profile`](crate::config::SessionConfigBuilder::profile)
-//! or `SESSION_PROFILE`.
+//! `flask` reads and writes Flask's built-in cookie session; `flask-session` Flask-Session's
+//! Redis and memcached records; `django` Django's `signed_cookies` engine, its `db` engine's
+//! `django_session` table on PostgreSQL and SQLite ([`DjangoDbStore`](crate::store::sql::DjangoDbStore))
+//! and its `file` engine ([`DjangoFileStore`](crate::store::django_file::DjangoFileStore)),
+//! with Django's 32-character session keys ([`Profile::generate_id`]). Select one with
+//! [`SessionConfigBuilder::profile`](crate::config::SessionConfigBuilder::profile) or
+//! `SESSION_PROFILE`.
 
 pub mod django;
 pub mod flask;
@@ -13,6 +17,8 @@ pub mod pyjson;
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::id::{RandomError, SessionId};
 
 /// A named set of session formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +43,33 @@ impl Profile {
             Self::Flask => "flask",
             Self::FlaskSession => "flask-session",
             Self::Django => "django",
+        }
+    }
+}
+
+impl Profile {
+    /// A new session id in this profile's form: Django's 32-character `[a-z0-9]` keys for
+    /// [`Profile::Django`], tessera's 256-bit ids ([`SessionId::generate`]) for the others.
+    ///
+    /// ```
+    /// use tessera::Profile;
+    ///
+    /// assert_eq!(Profile::Django.generate_id().unwrap().expose().len(), 32);
+    /// assert_eq!(Profile::Native.generate_id().unwrap().expose().len(), 43);
+    /// ```
+    pub fn generate_id(self) -> Result<SessionId, RandomError> {
+        match self {
+            Self::Django => django::generate_session_key(),
+            _ => SessionId::generate(),
+        }
+    }
+
+    /// Whether this profile's server-side stores accept `id` as a key (Django's stores refuse
+    /// keys Django would not make; other profiles take any id [`SessionId::parse`] accepts).
+    pub fn accepts_id(self, id: &SessionId) -> bool {
+        match self {
+            Self::Django => django::is_valid_session_key(id.expose()),
+            _ => true,
         }
     }
 }

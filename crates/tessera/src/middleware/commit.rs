@@ -147,7 +147,10 @@ async fn commit_store(
         let (id, expected) = match (&origin_id, version, drop_origin) {
             (Some(id), Some(version), false) => (id.clone(), Expected::Version(version)),
             _ => (
-                SessionId::generate().map_err(crate::store::Error::from)?,
+                config
+                    .profile
+                    .generate_id()
+                    .map_err(crate::store::Error::from)?,
                 Expected::Absent,
             ),
         };
@@ -238,7 +241,10 @@ async fn save(
             }
             // A 256-bit id collided: astronomically unlikely, but never overwrite.
             Saved::Conflict if expected == Expected::Absent => {
-                id = SessionId::generate().map_err(crate::store::Error::from)?;
+                id = config
+                    .profile
+                    .generate_id()
+                    .map_err(crate::store::Error::from)?;
             }
             Saved::Conflict => {
                 // Wait first, then reload: what is read right before the next try is freshest.

@@ -93,10 +93,13 @@ impl SessionLayer {
                         config.require_keys(signed)?,
                         flask_session::ID_SALT,
                     )),
+                    // Django's cookie carries the bare session key, whatever SESSION_USE_SIGNER
+                    // says: that is what a Django app sets and reads.
+                    (Profile::Django, _) => IdCookie::Bare,
                     (profile, _) => {
                         return Err(ConfigError::invalid(
                             "SESSION_PROFILE",
-                            format!("the {profile} profile covers cookie sessions (SESSION_URL=cookie); its server-side formats are not available yet"),
+                            format!("the {profile} profile covers cookie sessions (SESSION_URL=cookie); it has no server-side format"),
                         ))
                     }
                 };

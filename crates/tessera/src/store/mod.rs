@@ -6,6 +6,8 @@
 
 pub mod cached;
 #[cfg(feature = "file")]
+pub mod django_file;
+#[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "memcached")]
 pub mod memcached;
@@ -25,6 +27,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
+use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -191,6 +194,15 @@ pub enum Error {
         /// The schemes this build supports.
         enabled: String,
     },
+    /// The store's format cannot keep a session under this id (Django's stores take only
+    /// keys Django would make).
+    #[error("the session store refuses the id {id}: {reason}")]
+    RefusedId {
+        /// The session (redacted in `Display`).
+        id: SessionId,
+        /// Which ids the store takes.
+        reason: &'static str,
+    },
     /// The session id could not be generated.
     #[error(transparent)]
     Random(#[from] crate::id::RandomError),
@@ -234,8 +246,14 @@ pub struct OpenOptions {
     /// support.
     pub profile: Profile,
     /// The expiry policy, for formats that keep a session's permanence in its data (Flask's
-    /// `_permanent`).
+    /// `_permanent`) and for Django's file engine (`SESSION_COOKIE_AGE`).
     pub policy: ExpiryPolicy,
+    /// The secret key ring (`SECRET_KEY`, `SECRET_KEY_FALLBACKS`), for formats that sign what
+    /// they store (Django's `session_data`). `Debug` shows no key material.
+    pub keys: Option<KeyRing>,
+    /// The session cookie's name (`SESSION_COOKIE_NAME`): Django's file engine names its
+    /// files after it.
+    pub cookie_name: String,
 }
 
 impl Default for OpenOptions {
@@ -246,6 +264,8 @@ impl Default for OpenOptions {
             timeout: crate::config::DEFAULT_STORE_TIMEOUT,
             profile: Profile::Native,
             policy: ExpiryPolicy::default(),
+            keys: None,
+            cookie_name: "session".to_owned(),
         }
     }
 }
@@ -270,6 +290,18 @@ impl OpenOptions {
         self
     }
 
+    /// Sets the secret key ring signed formats need.
+    pub fn with_keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Sets the session cookie's name.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
     /// Sets the timeout.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
@@ -284,6 +316,8 @@ impl OpenOptions {
             timeout: config.store_timeout(),
             profile: config.profile(),
             policy: config.policy(),
+            keys: config.keys().cloned(),
+            cookie_name: config.cookie().name().to_owned(),
         }
     }
 }
@@ -385,6 +419,11 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 /// both and wrap them in a [`cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
 /// [`crate::Storage::from_config`]).
 ///
+/// With the `django` profile (`options.profile`), `postgres://…` and `sqlite:…` URLs open a
+/// [`sql::DjangoDbStore`] on Django's `django_session` table and `file:///dir` a
+/// [`django_file::DjangoFileStore`] in Django's `SESSION_FILE_PATH` layout; both need
+/// `options.keys`. Other stores refuse the profile (Django's cache engines store pickle).
+///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
 /// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`, or
@@ -448,8 +487,19 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
             memcached::MemcachedStore::connect(url, options).await?,
         )),
         #[cfg(feature = "file")]
+        Some(info) if info.scheme == "file" && options.profile == Profile::Django => Ok(Arc::new(
+            django_file::DjangoFileStore::open(url, options).await?,
+        )),
+        #[cfg(feature = "file")]
         Some(info) if info.scheme == "file" => {
             Ok(Arc::new(file::FileStore::open(url, options).await?))
+        }
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        Some(info)
+            if options.profile == Profile::Django
+                && matches!(info.feature, "postgres" | "sqlite") =>
+        {
+            Ok(Arc::new(sql::DjangoDbStore::open(url, options).await?))
         }
         #[cfg(feature = "postgres")]
         Some(info) if info.feature == "postgres" => Ok(Arc::new(
@@ -498,6 +548,7 @@ fn supports(feature: &str, profile: Profile) -> bool {
                 "redis" | "memcached" | "mongodb" | "postgres" | "sqlite",
                 Profile::FlaskSession
             )
+            | ("postgres" | "sqlite" | "file", Profile::Django)
     )
 }
 
@@ -506,6 +557,10 @@ fn profile_stores(profile: Profile) -> &'static str {
     match profile {
         Profile::FlaskSession => "redis, memcached, mongodb, postgres, sqlite",
         Profile::Native => "all",
+        Profile::Django => {
+            "postgres and sqlite (Django's db engine, table django_session) and file (Django's file engine); \
+             Django's cache engines store Python pickle, which tessera never reads, so a cache-only store cannot share sessions with them"
+        }
         _ => "none (the profile covers cookie sessions)",
     }
 }
@@ -642,6 +697,38 @@ mod tests {
         ] {
             assert!(SCHEMES.iter().any(|s| s.scheme == scheme), "{scheme}");
         }
+    }
+
+    #[test]
+    fn options_never_print_key_material() {
+        let secret = "options-debug-secret-key-0123456789abcdef";
+        let options = OpenOptions::default()
+            .with_keys(KeyRing::new(crate::crypto::SecretKey::new(secret).unwrap()))
+            .with_cookie_name("sessionid");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("sessionid"));
+    }
+
+    #[tokio::test]
+    async fn the_django_profile_names_the_stores_that_keep_it() {
+        let options = OpenOptions::default().with_profile(Profile::Django, ExpiryPolicy::default());
+        for url in [
+            "redis://127.0.0.1:1",
+            "memcached://127.0.0.1:1",
+            "mongodb://127.0.0.1:1/x",
+            "mysql://127.0.0.1:1/x",
+        ] {
+            let err = open(url, &options).await.unwrap_err().to_string();
+            assert!(
+                err.contains("pickle") && err.contains("postgres"),
+                "{url}: {err}"
+            );
+        }
+        assert!(supports("postgres", Profile::Django));
+        assert!(supports("sqlite", Profile::Django));
+        assert!(supports("file", Profile::Django));
+        assert!(!supports("mysql", Profile::Django));
     }
 
     #[tokio::test]

@@ -28,8 +28,9 @@ fn record(data: serde_json::Value, expiry: Expiry, expires_at: OffsetDateTime) -
     Record::new(data, expiry, expires_at)
 }
 
-fn id() -> SessionId {
-    SessionId::generate().unwrap()
+/// A new id in the form the store's profile makes (Django's stores take only Django's keys).
+fn id(h: &Harness) -> SessionId {
+    h.store.profile().generate_id().unwrap()
 }
 
 async fn written(store: &SharedStore, id: &SessionId, r: &Record, expected: Expected) -> Version {
@@ -41,7 +42,17 @@ async fn written(store: &SharedStore, id: &SessionId, r: &Record, expected: Expe
 
 fn id_of(cookie: &str) -> SessionId {
     let value = cookie.split_once('=').unwrap().1;
-    SessionId::parse(value.rsplit_once('.').unwrap().0).unwrap()
+    // Signed ids are `id.signature`; Django's cookie carries the bare key.
+    SessionId::parse(value.rsplit_once('.').map_or(value, |(id, _)| id)).unwrap()
+}
+
+/// The cookie naming `id`, as the layer over `h`'s store would set it.
+fn signed_cookie_for(h: &Harness, id: &SessionId) -> String {
+    if h.store.profile() == tessera::Profile::Django {
+        format!("session={}", id.expose())
+    } else {
+        signed_cookie(id)
+    }
 }
 
 fn signed_cookie(id: &SessionId) -> String {
@@ -53,7 +64,7 @@ fn signed_cookie(id: &SessionId) -> String {
 }
 
 pub async fn round_trip(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let r = record(
         json!({"user": "ada", "n": 42, "f": 1.5, "nested": {"list": [1, null, "x"]}, "unicode": "é✓"}),
         Expiry::Age(Duration::hours(1)),
@@ -91,7 +102,7 @@ pub async fn round_trip(h: Harness) {
 }
 
 pub async fn conditional_writes(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let r = record(
         json!({"a": 1}),
         Expiry::Default,
@@ -125,7 +136,7 @@ pub async fn conditional_writes(h: Harness) {
 }
 
 pub async fn delete(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let r = record(
         json!({"a": 1}),
         Expiry::Default,
@@ -139,7 +150,7 @@ pub async fn delete(h: Harness) {
 }
 
 pub async fn touch(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let r = record(
         json!({"a": 1}),
         Expiry::Default,
@@ -164,13 +175,13 @@ pub async fn touch(h: Harness) {
     written(&h.store, &id, &r, Expected::Version(v)).await;
     assert!(!h
         .store
-        .touch(&self::id(), now(&h) + Duration::hours(1))
+        .touch(&self::id(&h), now(&h) + Duration::hours(1))
         .await
         .unwrap());
 }
 
 pub async fn exists(h: Harness) {
-    let id = id();
+    let id = id(&h);
     assert!(!h.store.exists(&id).await.unwrap());
     let r = record(
         json!({"a": 1}),
@@ -183,7 +194,7 @@ pub async fn exists(h: Harness) {
 }
 
 pub async fn expiry_is_honoured(h: Harness) {
-    let id = id();
+    let id = id(&h);
     if h.clock.is_some() {
         let r = record(
             json!({"a": 1}),
@@ -227,7 +238,7 @@ pub async fn expiry_is_honoured(h: Harness) {
 }
 
 pub async fn expired_save_is_a_delete(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let live = record(
         json!({"a": 1}),
         Expiry::Default,
@@ -258,8 +269,8 @@ pub async fn clear_expired(h: Harness) {
         assert_eq!(h.store.clear_expired().await.unwrap(), 0);
         return;
     }
-    let short: Vec<SessionId> = (0..3).map(|_| id()).collect();
-    let long: Vec<SessionId> = (0..2).map(|_| id()).collect();
+    let short: Vec<SessionId> = (0..3).map(|_| id(&h)).collect();
+    let long: Vec<SessionId> = (0..2).map(|_| id(&h)).collect();
     for id in &short {
         let r = record(
             json!({"a": 1}),
@@ -297,7 +308,7 @@ pub async fn clear_expired(h: Harness) {
 }
 
 pub async fn large_values(h: Harness) {
-    let id = id();
+    let id = id(&h);
     let big: serde_json::Map<String, serde_json::Value> =
         (0..2000).map(|i| (format!("key-{i}"), json!(i))).collect();
     let r = record(
@@ -312,33 +323,38 @@ pub async fn large_values(h: Harness) {
 pub async fn corrupt_record_is_a_fresh_session(h: Harness) {
     let app = app(h.store.clone(), shared_clock(&h.clock));
     // A cookie naming no session, and a tampered one: fresh sessions, never the client's id.
-    let unknown = id();
-    let reply = send(&app, "/put/a/1", Some(&signed_cookie(&unknown))).await;
+    let unknown = id(&h);
+    let reply = send(&app, "/put/a/1", Some(&signed_cookie_for(&h, &unknown))).await;
     assert_eq!(reply.status, 200);
     assert_ne!(
         id_of(&reply.cookie().unwrap()),
         unknown,
         "never adopt a client-chosen id"
     );
-    let reply = send(&app, "/all", Some(&format!("{}x", signed_cookie(&unknown)))).await;
+    let reply = send(
+        &app,
+        "/all",
+        Some(&format!("{}x", signed_cookie_for(&h, &unknown))),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(reply.data().is_empty());
     let Some(corrupt) = &h.corrupt else {
         return;
     };
-    let id = id();
+    let id = id(&h);
     corrupt(id.clone()).await;
     assert!(matches!(
         h.store.load(&id).await,
         Err(Error::Corrupt { .. })
     ));
-    let reply = send(&app, "/all", Some(&signed_cookie(&id))).await;
+    let reply = send(&app, "/all", Some(&signed_cookie_for(&h, &id))).await;
     assert_eq!(
         reply.status, 200,
         "a corrupt record is a fresh session, not an error"
     );
     assert!(reply.data().is_empty());
-    let reply = send(&app, "/put/a/1", Some(&signed_cookie(&id))).await;
+    let reply = send(&app, "/put/a/1", Some(&signed_cookie_for(&h, &id))).await;
     assert_eq!(reply.status, 200);
     assert_ne!(id_of(&reply.cookie().unwrap()), id);
 }

@@ -57,6 +57,7 @@ use crate::record::{Record, Version};
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod flask_session;
+mod django;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -64,6 +65,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use django::{DjangoDbStore, DJANGO_TABLE};
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]
@@ -128,6 +131,10 @@ pub(crate) struct Settings {
     pub(crate) clear_batch: u64,
     pub(crate) profile: Profile,
     pub(crate) policy: ExpiryPolicy,
+    /// SQLite: switch the file to write-ahead logging (off for a database another program
+    /// owns, such as a Django project's).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) wal: bool,
 }
 
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
@@ -198,6 +205,7 @@ impl<S> SqlStoreBuilder<S> {
             clear_batch: DEFAULT_CLEAR_BATCH,
             profile: Profile::Native,
             policy: ExpiryPolicy::default(),
+            wal: true,
         };
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut passed = false;

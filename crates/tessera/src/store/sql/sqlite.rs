@@ -170,6 +170,13 @@ impl SqliteStore {
 }
 
 impl SqlStoreBuilder<SqliteStore> {
+    /// Leaves the file's journal mode as it is instead of switching it to write-ahead logging
+    /// (for a database another program owns, such as a Django project's).
+    pub(crate) fn keep_journal_mode(mut self) -> Self {
+        self.settings.wal = false;
+        self
+    }
+
     /// Opens the database, and runs [`SqliteStore::migrate`] unless told not to.
     pub async fn build(self) -> Result<SqliteStore, Error> {
         let s = self.settings;
@@ -190,11 +197,13 @@ impl SqlStoreBuilder<SqliteStore> {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
-        } else {
+        } else if s.wal {
             options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal);
+        } else {
+            options = options.create_if_missing(true);
         }
         // Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
         // (`busy_timeout` does not apply), so app servers opening one fresh file together
