@@ -300,11 +300,14 @@ impl DjangoDbStore {
         let (pool, common, sql) = match scheme {
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
-                let mut builder = super::PostgresStore::builder(url)?.options(options);
+                let mut builder = super::PostgresStore::builder(url)?
+                    .options(options)
+                    // The native store lends its pool and table name; this type keeps the format.
+                    .profile(Profile::Native, options.policy);
                 if !wants_table(url) {
                     builder = builder.table(DJANGO_TABLE);
                 }
-                let common = Common::new(&builder.settings)?;
+                let common = Common::new(&builder.settings, false)?;
                 let store = builder.migrate(false).build().await?;
                 let sql = Statements::postgres(store.table(), common.table.as_str());
                 (Pool::Postgres(store.pool().clone()), common, sql)
@@ -313,11 +316,12 @@ impl DjangoDbStore {
             "sqlite" => {
                 let mut builder = super::SqliteStore::builder(url)?
                     .options(options)
+                    .profile(Profile::Native, options.policy)
                     .keep_journal_mode();
                 if !wants_table(url) {
                     builder = builder.table(DJANGO_TABLE);
                 }
-                let common = Common::new(&builder.settings)?;
+                let common = Common::new(&builder.settings, false)?;
                 let store = builder.migrate(false).build().await?;
                 let sql = Statements::sqlite(store.table(), common.table.as_str());
                 (Pool::Sqlite(store.pool().clone()), common, sql)

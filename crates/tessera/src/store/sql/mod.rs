@@ -56,8 +56,9 @@ use crate::interop::Profile;
 use crate::record::{Record, Version};
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub mod flask_session;
 mod django;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod flask_session;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -317,6 +318,7 @@ pub(crate) struct Common {
     pub(crate) key_prefix: String,
     pub(crate) clear_batch: u64,
     /// `Some` with the `flask-session` profile: Flask-Session's table, read with this policy.
+    #[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
     pub(crate) flask: Option<ExpiryPolicy>,
 }
 
@@ -488,6 +490,7 @@ pub(crate) fn lock_key(qualified_table: &str) -> [u8; 8] {
 /// the stores whose statements have the same shape (PostgreSQL and SQLite: an upsert with `RETURNING` creates a session). The
 /// store has `pool`, `common`, `sql` and `flask` fields and the methods of
 /// `flask_session_methods!`; `$is_timeout` tells a timeout from other database errors.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 macro_rules! upserting_session_store {
     ($store:ty, $is_timeout:path) => {
         impl $store {
@@ -714,6 +717,7 @@ macro_rules! upserting_session_store {
         }
     };
 }
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use upserting_session_store;
 
 #[cfg(test)]
