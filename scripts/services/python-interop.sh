@@ -8,7 +8,10 @@
 # MongoDB-wire server at 127.0.0.1:27018), 127.0.0.1:5123 SQLAlchemy on PostgreSQL (database
 # test), 127.0.0.1:5124 SQLAlchemy on an SQLite file; and Django's server-side engines:
 # 127.0.0.1:5111 db on PostgreSQL (database test), 127.0.0.1:5112 db on an SQLite file,
-# 127.0.0.1:5113 the file engine. Files live under target/services/. Idempotent.
+# 127.0.0.1:5113 the file engine. Files live under target/services/. The newest Django
+# (interop/python/requirements-django-newest.txt, which needs Python 3.12: taken from PATH or
+# pyenv) runs the same Django apps on 127.0.0.1:5141-5144 (db on PostgreSQL, db on SQLite,
+# file, signed_cookies). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -39,7 +42,7 @@ start() { # name port script [args…]
   if listening "$port"; then
     return
   fi
-  nohup "$venv/bin/python" "interop/python/$script" --port "$port" "$@" >"$logs/$name.log" 2>&1 &
+  nohup "${python:-$venv/bin/python}" "interop/python/$script" --port "$port" "$@" >"$logs/$name.log" 2>&1 &
   for _ in $(seq 1 100); do
     if listening "$port"; then
       echo "$name up on 127.0.0.1:$port"
@@ -64,3 +67,34 @@ start django-db-postgres 5111 django_app.py --engine db \
   --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 start django-db-sqlite 5112 django_app.py --engine db --database "$PWD/$logs/django-sessions.sqlite3"
 start django-file 5113 django_app.py --engine file --file-path "$PWD/$logs/django-file-sessions"
+
+# The newest Django on the package index needs Python 3.12 or newer, not Debian's 3.11.
+py312=""
+for candidate in $(command -v python3.13 python3.12 2>/dev/null) "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+  # pyenv's shims exist on PATH even when they cannot run: try each one.
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+    py312=$candidate
+    break
+  fi
+done
+if [ -z "$py312" ]; then
+  echo "!!! no Python 3.12 (PATH or pyenv): the newest Django is not started; its tests will skip or, under TESSERA_REQUIRE_SERVICES=1, fail" >&2
+  exit 0
+fi
+venv6=.venv-interop-django-newest
+req6=interop/python/requirements-django-newest.txt
+if [ ! -x "$venv6/bin/python" ]; then
+  "$py312" -m venv "$venv6"
+fi
+stamp6="$venv6/.requirements.sha256"
+want6=$(sha256sum "$req6" | cut -d' ' -f1)
+if [ "$(cat "$stamp6" 2>/dev/null)" != "$want6" ]; then
+  "$venv6/bin/pip" install --quiet --disable-pip-version-check -r "$req6"
+  echo "$want6" > "$stamp6"
+fi
+python="$venv6/bin/python"
+start django-newest-db-postgres 5141 django_app.py --engine db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+start django-newest-db-sqlite 5142 django_app.py --engine db --database "$PWD/$logs/django-newest-sessions.sqlite3"
+start django-newest-file 5143 django_app.py --engine file --file-path "$PWD/$logs/django-newest-file-sessions"
+start django-newest 5144 django_app.py
