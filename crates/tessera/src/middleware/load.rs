@@ -27,6 +27,9 @@ pub(crate) async fn bounded<T>(
     if let Poll::Ready(done) = first {
         return done;
     }
+    if shared.store_bounds_itself {
+        return fut.await;
+    }
     let after = shared.config.store_timeout;
     tokio::time::timeout(after, fut)
         .await

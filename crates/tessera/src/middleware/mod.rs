@@ -49,6 +49,8 @@ use crate::store::SharedStore;
 pub(crate) struct Shared {
     pub(crate) config: SessionConfig,
     pub(crate) backend: Backend,
+    /// The store bounds its own calls within `config.store_timeout`: no second timer.
+    pub(crate) store_bounds_itself: bool,
 }
 
 #[derive(Debug)]

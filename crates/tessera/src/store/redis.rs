@@ -412,6 +412,10 @@ impl SessionStore for RedisStore {
         Ok(0)
     }
 
+    fn bounded_by(&self) -> Option<StdDuration> {
+        Some(self.timeout)
+    }
+
     fn profile(&self) -> Profile {
         match self.format {
             Format::Native => Profile::Native,
