@@ -224,7 +224,10 @@ impl RedisStore {
 
     /// The Redis key of a session.
     pub fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.prefix, id.expose())
+        let mut key = String::with_capacity(self.prefix.len() + id.expose().len());
+        key.push_str(&self.prefix);
+        key.push_str(id.expose());
+        key
     }
 
     async fn invoke<T: FromRedisValue>(
