@@ -1,40 +1,14 @@
 //! Opening a request's session: Flask's `open_session`.
 
-use std::future::Future;
-use std::task::Poll;
-
 use tracing::warn;
 
+use super::bounded::bounded;
 use super::cookies::RequestCookies;
 use super::ids::IdCookie;
 use super::lazy::Opened;
 use super::{Backend, SessionError, Shared};
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
-
-/// Runs a store operation under the configured timeout.
-///
-/// The operation is polled once before the timer is armed: a store that answers at once (the
-/// memory store, a cache hit) costs no timer registration. The bound applies to the waiting,
-/// which is all a timer can interrupt anyway.
-pub(crate) async fn bounded<T>(
-    shared: &Shared,
-    op: &'static str,
-    fut: impl Future<Output = Result<T, store::Error>>,
-) -> Result<T, store::Error> {
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-    if let Poll::Ready(done) = first {
-        return done;
-    }
-    if shared.store_bounds_itself {
-        return fut.await;
-    }
-    let after = shared.config.store_timeout;
-    tokio::time::timeout(after, fut)
-        .await
-        .map_err(|_| store::Error::Timeout { op, after })?
-}
 
 pub(crate) async fn open(
     shared: &Shared,

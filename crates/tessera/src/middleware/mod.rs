@@ -22,6 +22,7 @@
 //! - a store that fails or does not answer within the timeout turns the response into a
 //!   `503 Service Unavailable` and logs the cause.
 
+mod bounded;
 mod commit;
 mod cookies;
 mod error;
