@@ -259,8 +259,21 @@ fn main() {
          `tessera <store>-unsigned` rows, when present, are tessera with `sign_id(false)`.\n\
          - requests/s share the machine with whatever else runs on it; a round taken while \
          another job runs is slower, so compare ratios within a phase and prefer the \
-         instruction counts, which repeat to within a fraction of a percent.\n"
+         instruction counts, which repeat to within a fraction of a percent for the memory, \
+         cookie and Redis rows (a rebuild alone can move a row by a few hundred, as code \
+         layout changes); PostgreSQL and SQLite rows move by several thousand between runs \
+         (server-side state the client reacts to), so compare them only within one run.\n"
     );
+    let load = m("load");
+    if !load.is_empty() {
+        let _ = writeln!(
+            w,
+            "- This run's machine load (1-minute load average on 2 cores, sampled while wrk \
+             ran): {load}. Above 2, other jobs were competing with the server and wrk for the \
+             CPU, so absolute requests/s are lower and ratios noisier than on a quiet machine; \
+             the callgrind figures are unaffected.\n"
+        );
+    }
 
     // Instructions table.
     let _ = writeln!(w, "## Instructions per request (callgrind)\n");
@@ -568,10 +581,7 @@ fn color(framework: &str) -> &'static str {
 }
 
 /// Four panels (one per scenario), one bar per framework and store, median requests/s.
-fn svg(
-    configs: &[(String, String)],
-    rps: &Rps,
-) -> String {
+fn svg(configs: &[(String, String)], rps: &Rps) -> String {
     let (bar, gap, left, top, panel_h, label_h) = (16.0, 4.0, 70.0, 40.0, 200.0, 120.0);
     let panel_w = configs.len() as f64 * (bar + gap) + 20.0;
     let width = left + 2.0 * (panel_w + 40.0);
