@@ -57,6 +57,9 @@ const SCENARIO_NAMES: [&str; 4] = [
 ];
 const PEERS: [&str; 2] = ["tower-sessions", "actix-session"];
 
+/// Median requests/s, p50 µs, p99 µs and errors per (framework, store, scenario).
+type Rps = BTreeMap<(String, String, String), (f64, f64, f64, f64)>;
+
 fn raw_of(framework: &str) -> &'static str {
     if framework.starts_with("actix") {
         "actix"
@@ -137,7 +140,7 @@ fn main() {
         get_ir(f, s, sc, p) - get_ir(raw_of(f), "none", sc, "100")
     };
 
-    let mut rps: BTreeMap<(String, String, String), (f64, f64, f64, f64)> = BTreeMap::new();
+    let mut rps: Rps = BTreeMap::new();
     {
         let mut rounds: BTreeMap<(String, String, String), Vec<Row>> = BTreeMap::new();
         for r in read_tsv(dir, "wrk.tsv") {
@@ -256,8 +259,21 @@ fn main() {
          `tessera <store>-unsigned` rows, when present, are tessera with `sign_id(false)`.\n\
          - requests/s share the machine with whatever else runs on it; a round taken while \
          another job runs is slower, so compare ratios within a phase and prefer the \
-         instruction counts, which repeat to within a fraction of a percent.\n"
+         instruction counts, which repeat to within a fraction of a percent for the memory, \
+         cookie and Redis rows (a rebuild alone can move a row by a few hundred, as code \
+         layout changes); PostgreSQL and SQLite rows move by several thousand between runs \
+         (server-side state the client reacts to), so compare them only within one run.\n"
     );
+    let load = m("load");
+    if !load.is_empty() {
+        let _ = writeln!(
+            w,
+            "- This run's machine load (1-minute load average on 2 cores, sampled while wrk \
+             ran): {load}. Above 2, other jobs were competing with the server and wrk for the \
+             CPU, so absolute requests/s are lower and ratios noisier than on a quiet machine; \
+             the callgrind figures are unaffected.\n"
+        );
+    }
 
     // Instructions table.
     let _ = writeln!(w, "## Instructions per request (callgrind)\n");
@@ -300,13 +316,27 @@ fn main() {
             vec!["cookie-signed", "cookie-encrypted", "redis"],
         ),
     ] {
-        for store in stores {
+        // The `-unsigned` rows: tessera sending a bare id, as tower-sessions does.
+        let unsigned: Vec<String> = stores
+            .iter()
+            .filter(|s| peer == "tower-sessions" && !s.starts_with("cookie"))
+            .map(|s| format!("{s}-unsigned"))
+            .collect();
+        for store in stores
+            .iter()
+            .copied()
+            .chain(unsigned.iter().map(String::as_str))
+        {
+            let peer_store = store.strip_suffix("-unsigned").unwrap_or(store);
             for sc in SCENARIOS {
                 if sc == "none" {
                     continue;
                 }
                 let t = layer("tessera", store, sc, "100");
-                let p = layer(peer, store, sc, "100");
+                let p = layer(peer, peer_store, sc, "100");
+                if !t.is_finite() {
+                    continue;
+                }
                 let ratio = t / p;
                 target_rows.push(format!(
                     "| layer instructions ≤ ½ {peer}, {store} | {sc} | {} | {} | {} | {} |",
@@ -331,6 +361,13 @@ fn main() {
             "| layer instructions < 500 when the session is never touched, {store} | none | {} | – | – | {} |",
             fmt_n(t),
             if t < 500.0 { "yes" } else { "**no**" }
+        ));
+    }
+    let axum_layer = layer("axum-layered", "none", "none", "100");
+    if axum_layer.is_finite() {
+        target_rows.push(format!(
+            "| (reference, not a target) axum's own cost of one `Router::layer` level: raw handlers behind a no-op layer | none | {} | – | – | – |",
+            fmt_n(axum_layer)
         ));
     }
     for store in ["cookie-signed", "cookie-encrypted", "memory"] {
@@ -409,11 +446,18 @@ fn main() {
         "redis",
         "postgres",
         "sqlite",
+        "memory-unsigned",
+        "redis-unsigned",
     ] {
+        // tessera's `-unsigned` rows face the peers on the same store.
+        let peer_store = store.strip_suffix("-unsigned").unwrap_or(store);
         for sc in SCENARIOS {
             let t = rel("tessera", store, sc);
-            let a = rel("tower-sessions", store, sc);
-            let b = rel("actix-session", store, sc);
+            if !t.is_finite() {
+                continue;
+            }
+            let a = rel("tower-sessions", peer_store, sc);
+            let b = rel("actix-session", peer_store, sc);
             let _ = writeln!(
                 w,
                 "| {store} | {sc} | {} | {} | {} | {} | {} |",
@@ -513,7 +557,17 @@ fn main() {
     }
 
     std::fs::write(md_out, md).expect("write the markdown");
-    std::fs::write(svg_out, svg(&configs, &rps)).expect("write the svg");
+    // The plot shows the configurations wrk measured (callgrind-only rows have no bar).
+    let plotted: Vec<(String, String)> = configs
+        .iter()
+        .filter(|(f, s)| {
+            SCENARIOS
+                .iter()
+                .any(|sc| rps.contains_key(&(f.clone(), s.clone(), (*sc).to_owned())))
+        })
+        .cloned()
+        .collect();
+    std::fs::write(svg_out, svg(&plotted, &rps)).expect("write the svg");
 }
 
 fn color(framework: &str) -> &'static str {
@@ -527,10 +581,7 @@ fn color(framework: &str) -> &'static str {
 }
 
 /// Four panels (one per scenario), one bar per framework and store, median requests/s.
-fn svg(
-    configs: &[(String, String)],
-    rps: &BTreeMap<(String, String, String), (f64, f64, f64, f64)>,
-) -> String {
+fn svg(configs: &[(String, String)], rps: &Rps) -> String {
     let (bar, gap, left, top, panel_h, label_h) = (16.0, 4.0, 70.0, 40.0, 200.0, 120.0);
     let panel_w = configs.len() as f64 * (bar + gap) + 20.0;
     let width = left + 2.0 * (panel_w + 40.0);

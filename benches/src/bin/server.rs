@@ -48,7 +48,7 @@ fn main() {
     let port: u16 = args[3].parse().expect("port");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     match framework {
-        "axum" | "tessera" | "tower-sessions" => {
+        "axum" | "axum-layered" | "tessera" | "tower-sessions" => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -82,6 +82,10 @@ mod axum_servers {
     pub(crate) async fn serve(framework: &str, store: &str, addr: SocketAddr) {
         let app = match framework {
             "axum" => raw(),
+            // The raw handlers behind a layer that does nothing: what one `Router::layer`
+            // level costs in axum itself (an extra boxed route and future per request), which
+            // every session layer applied that way pays too.
+            "axum-layered" => raw().layer(tower_layer::Identity::new()),
             "tessera" => tessera_app(store).await,
             "tower-sessions" => tower_app(store).await,
             _ => unreachable!(),

@@ -190,9 +190,14 @@ impl CookieCodec for NativeCookieCodec {
             }
             Protection::Encrypted(sealer) => {
                 let opened = sealer.open(name, value)?;
-                let json = match opened.plaintext.split_first() {
-                    Some((0, json)) => json.to_vec(),
-                    Some((1, deflated)) => inflate_cookie(deflated)?,
+                let json = match opened.plaintext.first() {
+                    // Drops the flag byte in place rather than copying the payload out.
+                    Some(0) => {
+                        let mut json = opened.plaintext;
+                        json.remove(0);
+                        json
+                    }
+                    Some(1) => inflate_cookie(&opened.plaintext[1..])?,
                     _ => return Err(CookieError::Malformed),
                 };
                 (json, opened.rotated)

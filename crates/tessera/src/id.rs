@@ -53,6 +53,19 @@ pub enum InvalidId {
     BadCharacter,
 }
 
+/// The bytes an id may hold (`A-Z a-z 0-9 - _`): one table lookup per byte, as every request
+/// that loads its session parses its id.
+static ID_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 impl SessionId {
     /// A new random id: 256 bits from the operating system's CSPRNG.
     pub fn generate() -> Result<Self, RandomError> {
@@ -74,10 +87,7 @@ impl SessionId {
         if s.len() > MAX_ID_LEN {
             return Err(InvalidId::TooLong(s.len()));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !s.bytes().all(|b| ID_CHARS[usize::from(b)]) {
             return Err(InvalidId::BadCharacter);
         }
         Ok(Self(s.into()))
@@ -141,6 +151,10 @@ mod tests {
             Err(InvalidId::TooLong(129))
         );
         assert!(SessionId::parse("abcdefghijklmnopqrstuvwxyz012345").is_ok());
+        for b in 0..=255u8 {
+            let allowed = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            assert_eq!(ID_CHARS[usize::from(b)], allowed, "byte {b}");
+        }
     }
 
     #[test]

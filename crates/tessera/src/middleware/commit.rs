@@ -4,9 +4,9 @@ use http::HeaderValue;
 use time::OffsetDateTime;
 use tracing::{debug, error, warn};
 
+use super::bounded::bounded;
 use super::ids::IdCookie;
 use super::lazy::Opened;
-use super::load::bounded;
 use super::{cookies, Backend, SessionError, Shared};
 use crate::cookie_session::CookieCodec;
 use crate::expiry::Expiry;

@@ -107,7 +107,16 @@ impl SessionLayer {
             }
         };
         Ok(Self {
-            shared: Arc::new(Shared { config, backend }),
+            shared: Arc::new(Shared {
+                store_bounds_itself: match &backend {
+                    Backend::Store { store, .. } => store
+                        .bounded_by()
+                        .is_some_and(|bound| bound <= config.store_timeout),
+                    Backend::Cookie(_) => false,
+                },
+                config,
+                backend,
+            }),
         })
     }
 

@@ -1,9 +1,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderValue;
 use tokio::sync::OnceCell;
 
+use super::cookies::RequestCookies;
 use super::{load, SessionError, Shared};
 use crate::session::Session;
 
@@ -30,7 +30,7 @@ pub struct LazySession {
 
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) cookies: Vec<HeaderValue>,
+    pub(crate) cookies: RequestCookies,
     pub(crate) opened: OnceCell<Opened>,
 }
 
@@ -48,7 +48,7 @@ pub(crate) struct Opened {
 }
 
 impl LazySession {
-    pub(crate) fn new(shared: Arc<Shared>, cookies: Vec<HeaderValue>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, cookies: RequestCookies) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,

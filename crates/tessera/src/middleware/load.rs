@@ -1,29 +1,19 @@
 //! Opening a request's session: Flask's `open_session`.
 
-use std::future::Future;
-
-use http::HeaderValue;
 use tracing::warn;
 
+use super::bounded::bounded;
+use super::cookies::RequestCookies;
 use super::ids::IdCookie;
 use super::lazy::Opened;
-use super::{cookies, Backend, SessionError, Shared};
+use super::{Backend, SessionError, Shared};
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
 
-/// Runs a store operation under the configured timeout.
-pub(crate) async fn bounded<T>(
+pub(crate) async fn open(
     shared: &Shared,
-    op: &'static str,
-    fut: impl Future<Output = Result<T, store::Error>>,
-) -> Result<T, store::Error> {
-    let after = shared.config.store_timeout;
-    tokio::time::timeout(after, fut)
-        .await
-        .map_err(|_| store::Error::Timeout { op, after })?
-}
-
-pub(crate) async fn open(shared: &Shared, headers: &[HeaderValue]) -> Result<Opened, SessionError> {
+    cookies: &RequestCookies,
+) -> Result<Opened, SessionError> {
     let config = &shared.config;
     let fresh = |cookie_sent| Opened {
         session: Session::new(None, None, config.policy, config.clock.clone()),
@@ -31,7 +21,7 @@ pub(crate) async fn open(shared: &Shared, headers: &[HeaderValue]) -> Result<Ope
         rotated: false,
         id_cookie: None,
     };
-    let Some(value) = cookies::find(headers, &config.cookie.name) else {
+    let Some(value) = cookies.find(&config.cookie.name) else {
         return Ok(fresh(false));
     };
     match &shared.backend {

@@ -22,6 +22,7 @@
 //! - a store that fails or does not answer within the timeout turns the response into a
 //!   `503 Service Unavailable` and logs the cause.
 
+mod bounded;
 mod commit;
 mod cookies;
 mod error;
@@ -49,6 +50,8 @@ use crate::store::SharedStore;
 pub(crate) struct Shared {
     pub(crate) config: SessionConfig,
     pub(crate) backend: Backend,
+    /// The store bounds its own calls within `config.store_timeout`: no second timer.
+    pub(crate) store_bounds_itself: bool,
 }
 
 #[derive(Debug)]

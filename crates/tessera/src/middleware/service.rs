@@ -4,7 +4,8 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{cookies, LazySession, ResponseFuture, Shared};
+use super::cookies::RequestCookies;
+use super::{LazySession, ResponseFuture, Shared};
 
 /// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let lazy = LazySession::new(self.shared.clone(), cookies::collect(req.headers()));
+        let lazy = LazySession::new(self.shared.clone(), RequestCookies::collect(req.headers()));
         req.extensions_mut().insert(lazy.clone());
         ResponseFuture::new(self.inner.call(req), lazy)
     }

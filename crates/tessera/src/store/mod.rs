@@ -133,6 +133,15 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     async fn exists(&self, id: &SessionId) -> Result<bool, Error> {
         Ok(self.load(id).await?.is_some())
     }
+
+    /// The bound this store enforces on each of its operations itself, if it does: an
+    /// operation not done by then fails with [`Error::Timeout`]. The middleware arms no timer
+    /// of its own around a store whose bound is within the configured store timeout, which
+    /// spares a timer registration per store call. `None` (the default) keeps the middleware's
+    /// timer.
+    fn bounded_by(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A shared, type-erased store.

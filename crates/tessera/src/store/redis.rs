@@ -224,7 +224,10 @@ impl RedisStore {
 
     /// The Redis key of a session.
     pub fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.prefix, id.expose())
+        let mut key = String::with_capacity(self.prefix.len() + id.expose().len());
+        key.push_str(&self.prefix);
+        key.push_str(id.expose());
+        key
     }
 
     async fn invoke<T: FromRedisValue>(
@@ -410,6 +413,10 @@ impl SessionStore for RedisStore {
     async fn clear_expired(&self) -> Result<u64, Error> {
         // Redis expires keys itself.
         Ok(0)
+    }
+
+    fn bounded_by(&self) -> Option<StdDuration> {
+        Some(self.timeout)
     }
 
     fn profile(&self) -> Profile {
