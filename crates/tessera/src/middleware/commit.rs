@@ -239,7 +239,7 @@ async fn save(
                 });
                 return Ok(Some((id, record.expiry)));
             }
-            // A 256-bit id collided: astronomically unlikely, but never overwrite.
+            // A new id collided (at least 165 random bits: astronomically unlikely): never overwrite.
             Saved::Conflict if expected == Expected::Absent => {
                 id = config
                     .profile
