@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime};
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
@@ -143,12 +142,9 @@ impl DjangoFileStore {
     }
 }
 
-/// The conditional-write token of a file: the first 64 bits of SHA-256 of its content.
+/// The conditional-write token of a file (`crate::store::content_version`).
 fn content_version(content: &str) -> Version {
-    let digest = Sha256::digest(content.as_bytes());
-    let mut be = [0u8; 8];
-    be.copy_from_slice(&digest[..8]);
-    Version::new(u64::from_be_bytes(be))
+    crate::store::content_version(content.as_bytes())
 }
 
 fn unix_seconds(at: SystemTime) -> OffsetDateTime {

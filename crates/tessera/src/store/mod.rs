@@ -576,7 +576,12 @@ fn profile_stores(profile: Profile) -> &'static str {
 
 /// A version token for records that carry none (Python's): the first 48 bits of the SHA-256
 /// of the stored bytes. A conditional write compares it with the stored bytes' token.
-#[cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+#[cfg(any(
+    feature = "file",
+    feature = "mongodb",
+    feature = "postgres",
+    feature = "sqlite"
+))]
 pub(crate) fn content_version(bytes: &[u8]) -> Version {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(bytes);

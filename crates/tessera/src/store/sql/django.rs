@@ -24,7 +24,6 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 #[cfg(feature = "postgres")]
@@ -227,12 +226,9 @@ fn index_names(table: &str) -> (String, String) {
     }
 }
 
-/// The conditional-write token of a row: the first 64 bits of SHA-256(`session_data`).
+/// The conditional-write token of a row (`crate::store::content_version`).
 fn content_version(session_data: &str) -> Version {
-    let digest = Sha256::digest(session_data.as_bytes());
-    let mut be = [0u8; 8];
-    be.copy_from_slice(&digest[..8]);
-    Version::new(u64::from_be_bytes(be))
+    crate::store::content_version(session_data.as_bytes())
 }
 
 #[cfg(feature = "sqlite")]
