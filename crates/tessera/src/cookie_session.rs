@@ -40,7 +40,7 @@ pub trait CookieCodec: fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CookieFormat {
-    /// Readable by the client, tamper-proof: HMAC-SHA256 over the cookie name and the value.
+    /// Readable by the client, tamper-proof: keyed BLAKE3 over the cookie name and the value.
     Signed,
     /// Unreadable and tamper-proof: XChaCha20-Poly1305 with the cookie name as associated data.
     Encrypted,

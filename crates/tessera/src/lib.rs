@@ -9,7 +9,7 @@
 //!   conditional writes that lose no update when requests race, `Vary: Cookie`;
 //! - [`Storage`]: signed or encrypted cookie sessions, or a server-side
 //!   [`SessionStore`](store::SessionStore) picked by URL;
-//! - key rotation, HMAC-SHA256 and XChaCha20-Poly1305 from RustCrypto, 256-bit ids from the OS.
+//! - key rotation, keyed BLAKE3 signatures, XChaCha20-Poly1305 encryption, 256-bit ids from the OS.
 //!
 //! ## Quick start
 //!

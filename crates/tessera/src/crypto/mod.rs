@@ -28,8 +28,8 @@ pub enum Purpose {
 impl Purpose {
     fn info(self) -> &'static [u8] {
         match self {
-            Self::IdCookie => b"tessera/v1/id-cookie/hmac-sha256",
-            Self::SignedCookie => b"tessera/v1/signed-cookie/hmac-sha256",
+            Self::IdCookie => b"tessera/v1/id-cookie/blake3",
+            Self::SignedCookie => b"tessera/v1/signed-cookie/blake3",
             Self::EncryptedCookie => b"tessera/v1/encrypted-cookie/xchacha20poly1305",
         }
     }

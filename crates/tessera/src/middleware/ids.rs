@@ -9,7 +9,7 @@ use crate::interop::itsdangerous::ItsSigner;
 pub(crate) enum IdCookie {
     /// The bare id (`SESSION_USE_SIGNER` off).
     Bare,
-    /// tessera's own signature: HMAC-SHA256 over the cookie name and the id.
+    /// tessera's own signature: keyed BLAKE3 over the cookie name and the id.
     Signed(Signer),
     /// Flask-Session's `SESSION_USE_SIGNER`: itsdangerous with the salt `flask-session`.
     FlaskSession(ItsSigner),
