@@ -1,10 +1,12 @@
 //! [`MemoryStore`]: a bounded in-process store (feature `memory`).
 
-use std::sync::Arc;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use moka::future::Cache;
-use moka::ops::compute::{CompResult, Op};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use time::OffsetDateTime;
 
 use super::{Error, Expected, Loaded, Saved, SessionStore};
@@ -15,88 +17,230 @@ use crate::record::{Record, Version};
 /// How many sessions a [`MemoryStore`] opened by URL holds unless `capacity` says otherwise.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
 
-#[derive(Debug, Clone)]
-struct Entry {
-    record: Record,
-    version: Version,
-}
+/// Sessions a full store's shard looks at to choose the one to evict, as Redis' approximated
+/// LRU does: an expired one if any, else the least recently used of them. With eight, a
+/// shard whose sessions are half stale evicts a recent one about once in 256 evictions.
+const EVICTION_SAMPLES: usize = 8;
+
+/// Most shards a store splits into.
+const MAX_SHARDS: usize = 64;
+
+/// Fewest sessions per shard at capacity: a small store has fewer shards.
+const MIN_SHARD_SESSIONS: usize = 64;
 
 /// Sessions in this process's memory: for one-process services, development and tests.
 ///
-/// Bounded: past `capacity` sessions the least recently used are evicted (moka's TinyLFU), and
-/// every record is dropped at its deadline. Writes are conditional and atomic per session, so
-/// concurrent requests on one session lose no update. Sessions do not survive a restart and are
-/// not shared between processes.
+/// Bounded: a store holds at most `capacity` sessions. It is split into shards (a few per CPU),
+/// each behind its own lock; a new session in a full store evicts one from its shard: an
+/// expired session if one of a few sampled is, else the least recently used of them. Expired sessions are never returned, are removed when read, sampled away as new ones
+/// arrive, and all removed by [`clear_expired`](SessionStore::clear_expired). Writes are
+/// conditional and atomic per session, so concurrent requests on one session lose no update.
+/// Sessions do not survive a restart and are not shared between processes.
+///
+/// Ids are hashed with a per-process random seed; only ids the server generated are ever
+/// inserted, so a client cannot fill a shard's table with colliding keys.
 ///
 /// ```
 /// use tessera::store::memory::MemoryStore;
 ///
 /// let store = MemoryStore::new(50_000);
-/// # let _ = store;
+/// assert!(store.is_empty());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<SessionId, Arc<Entry>>,
+    inner: Arc<Inner>,
     clock: SharedClock,
 }
 
-struct Deadline {
-    clock: SharedClock,
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: DefaultHashBuilder,
+    capacity: usize,
+    /// Sessions held, over all shards.
+    len: AtomicUsize,
 }
 
-impl moka::Expiry<SessionId, Arc<Entry>> for Deadline {
-    fn expire_after_create(
-        &self,
-        _: &SessionId,
-        entry: &Arc<Entry>,
-        _: std::time::Instant,
-    ) -> Option<std::time::Duration> {
-        Some(remaining(&self.clock, entry))
+/// One shard: sessions in a vector (so that eviction can sample it), found by a hash table of
+/// their positions.
+struct Shard {
+    table: HashTable<usize>,
+    slots: Vec<Slot>,
+    /// Advances on every access: a slot's `used` is its last access.
+    tick: u64,
+    /// xorshift state for sampling.
+    rng: u64,
+}
+
+struct Slot {
+    id: SessionId,
+    hash: u64,
+    record: Record,
+    version: Version,
+    used: u64,
+}
+
+impl Shard {
+    fn new(seed: u64) -> Self {
+        Self {
+            table: HashTable::new(),
+            slots: Vec::new(),
+            tick: 0,
+            // xorshift never leaves zero.
+            rng: seed | 1,
+        }
     }
 
-    fn expire_after_update(
-        &self,
-        _: &SessionId,
-        entry: &Arc<Entry>,
-        _: std::time::Instant,
-        _: Option<std::time::Duration>,
-    ) -> Option<std::time::Duration> {
-        Some(remaining(&self.clock, entry))
+    fn find(&self, hash: u64, id: &SessionId) -> Option<usize> {
+        let slots = &self.slots;
+        self.table.find(hash, |&i| slots[i].id == *id).copied()
+    }
+
+    /// The slot at `i`, marked as just used.
+    fn used(&mut self, i: usize) -> &mut Slot {
+        self.tick += 1;
+        let slot = &mut self.slots[i];
+        slot.used = self.tick;
+        slot
+    }
+
+    fn random(&mut self) -> usize {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        // Only called on a non-empty shard.
+        (x % self.slots.len() as u64) as usize
+    }
+
+    /// Removes the slot at `i`; `len` counts the store's sessions.
+    fn remove(&mut self, i: usize, len: &AtomicUsize) {
+        len.fetch_sub(1, Ordering::Relaxed);
+        let hash = self.slots[i].hash;
+        if let Ok(entry) = self.table.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        let last = self.slots.len() - 1;
+        self.slots.swap_remove(i);
+        if i != last {
+            // The last slot moved to `i`: repoint its table entry.
+            let moved = self.slots[i].hash;
+            if let Some(position) = self.table.find_mut(moved, |&j| j == last) {
+                *position = i;
+            }
+        }
+    }
+
+    /// Adds `slot` to a store holding at most `capacity` sessions, `len` now.
+    fn insert(&mut self, slot: Slot, now: OffsetDateTime, capacity: usize, len: &AtomicUsize) {
+        if !self.slots.is_empty() {
+            // Active expiry: every insert checks one random session of its shard.
+            let i = self.random();
+            if self.slots[i].record.is_expired(now) {
+                self.remove(i, len);
+            }
+        }
+        if len.load(Ordering::Relaxed) >= capacity {
+            self.evict(now, len);
+        }
+        len.fetch_add(1, Ordering::Relaxed);
+        let (hash, i) = (slot.hash, self.slots.len());
+        self.slots.push(slot);
+        let slots = &self.slots;
+        self.table.insert_unique(hash, i, |&j| slots[j].hash);
+        self.used(i);
+    }
+
+    fn evict(&mut self, now: OffsetDateTime, len: &AtomicUsize) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut victim = self.random();
+        for _ in 1..EVICTION_SAMPLES {
+            if self.slots[victim].record.is_expired(now) {
+                break;
+            }
+            let i = self.random();
+            if self.slots[i].record.is_expired(now) || self.slots[i].used < self.slots[victim].used
+            {
+                victim = i;
+            }
+        }
+        self.remove(victim, len);
+    }
+
+    fn clear_expired(&mut self, now: OffsetDateTime, len: &AtomicUsize) -> u64 {
+        let mut removed = 0;
+        let mut i = self.slots.len();
+        while i > 0 {
+            i -= 1;
+            if self.slots[i].record.is_expired(now) {
+                self.remove(i, len);
+                removed += 1;
+            }
+        }
+        removed
     }
 }
 
-fn remaining(clock: &SharedClock, entry: &Entry) -> std::time::Duration {
-    let left = entry.record.expires_at - clock.now();
-    std::time::Duration::try_from(left).unwrap_or_default()
+impl Inner {
+    fn new(capacity: u64) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        // A power of two, so that the shard is a mask of the hash.
+        let fits = (capacity / MIN_SHARD_SESSIONS).max(1);
+        let count = (cpus * 4).min(fits).min(MAX_SHARDS);
+        let count = 1 << count.ilog2();
+        let hasher = DefaultHashBuilder::default();
+        let shards = (0..count)
+            .map(|k| Mutex::new(Shard::new(hasher.hash_one(k))))
+            .collect();
+        Self {
+            shards,
+            hasher,
+            capacity,
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// The hash of `id` and its shard, locked.
+    fn shard(&self, id: &SessionId) -> (u64, MutexGuard<'_, Shard>) {
+        let hash = self.hasher.hash_one(id);
+        // Bits 32 and up pick the shard: the table uses the low bits and the top seven.
+        let k = (hash >> 32) as usize & (self.shards.len() - 1);
+        // A panic never leaves a shard half-changed (no operation panics between its steps),
+        // so a poisoned lock's state is still consistent.
+        let shard = self.shards[k]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, shard)
+    }
+
+    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl MemoryStore {
     /// A store holding at most `capacity` sessions.
     pub fn new(capacity: u64) -> Self {
-        Self::build(capacity, clock::system())
+        Self {
+            inner: Arc::new(Inner::new(capacity)),
+            clock: clock::system(),
+        }
     }
 
-    fn build(capacity: u64, clock: SharedClock) -> Self {
-        let cache = Cache::builder()
-            .name("tessera-sessions")
-            .max_capacity(capacity)
-            .expire_after(Deadline {
-                clock: clock.clone(),
-            })
-            .build();
-        Self { cache, clock }
+    /// Judges expiry by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// Judges expiry by `clock` instead of the system clock (an empty store keeps its
-    /// capacity; call it right after [`MemoryStore::new`]).
-    pub fn with_clock(self, clock: SharedClock) -> Self {
-        Self::build(
-            self.cache
-                .policy()
-                .max_capacity()
-                .unwrap_or(DEFAULT_CAPACITY),
-            clock,
-        )
+    /// How many sessions the store can hold.
+    pub fn capacity(&self) -> u64 {
+        self.inner.capacity as u64
     }
 
     /// A store from a URL: `memory`, `memory://` or `memory://?capacity=N`.
@@ -129,14 +273,23 @@ impl MemoryStore {
         Ok(Self::new(capacity))
     }
 
-    /// How many sessions the store holds now (approximate until pending evictions run).
+    /// How many sessions the store holds now, expired ones not yet removed included.
     pub fn len(&self) -> u64 {
-        self.cache.entry_count()
+        self.inner.len.load(Ordering::Relaxed) as u64
     }
 
-    /// Whether the store holds no session (approximate, like [`MemoryStore::len`]).
+    /// Whether the store holds no session.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &self.inner.capacity)
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,11 +297,18 @@ impl MemoryStore {
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         let now = self.clock.now();
-        Ok(self.cache.get(id).await.and_then(|entry| {
-            (!entry.record.is_expired(now)).then(|| Loaded {
-                record: entry.record.clone(),
-                version: entry.version,
-            })
+        let (hash, mut shard) = self.inner.shard(id);
+        let Some(i) = shard.find(hash, id) else {
+            return Ok(None);
+        };
+        if shard.slots[i].record.is_expired(now) {
+            shard.remove(i, &self.inner.len);
+            return Ok(None);
+        }
+        let slot = shard.used(i);
+        Ok(Some(Loaded {
+            record: slot.record.clone(),
+            version: slot.version,
         }))
     }
 
@@ -159,78 +319,66 @@ impl SessionStore for MemoryStore {
         expected: Expected,
     ) -> Result<Saved, Error> {
         let now = self.clock.now();
-        let result = self
-            .cache
-            .entry_by_ref(id)
-            .and_compute_with(|current| {
-                let current = current
-                    .map(|e| e.into_value())
-                    .filter(|e| !e.record.is_expired(now));
-                let next = match (expected, &current) {
-                    (Expected::Absent, None) => Some(Version::FIRST),
-                    (Expected::Version(v), Some(cur)) if cur.version == v => Some(v.next()),
-                    _ => None,
-                };
-                let op = match next {
-                    Some(_) if record.is_expired(now) => Op::Remove,
-                    Some(version) => Op::Put(Arc::new(Entry {
-                        record: record.clone(),
-                        version,
-                    })),
-                    None => Op::Nop,
-                };
-                std::future::ready(op)
-            })
-            .await;
-        let saved = match result {
-            CompResult::Inserted(e) | CompResult::ReplacedWith(e) => {
-                Saved::Written(e.into_value().version)
-            }
-            // An expired record written with a matching precondition is a delete.
-            CompResult::Removed(e) => Saved::Written(e.into_value().version.next()),
-            CompResult::Unchanged(_) | CompResult::StillNone(_) => Saved::Conflict,
+        let (hash, mut shard) = self.inner.shard(id);
+        let found = shard.find(hash, id);
+        let live = found.filter(|&i| !shard.slots[i].record.is_expired(now));
+        let next = match (expected, live) {
+            (Expected::Absent, None) => Version::FIRST,
+            (Expected::Version(v), Some(i)) if shard.slots[i].version == v => v.next(),
+            _ => return Ok(Saved::Conflict),
         };
-        Ok(saved)
+        match found {
+            // An expired record written with a matching precondition is a delete.
+            Some(i) if record.is_expired(now) => shard.remove(i, &self.inner.len),
+            Some(i) => {
+                let slot = shard.used(i);
+                slot.record = record.clone();
+                slot.version = next;
+            }
+            None if record.is_expired(now) => {}
+            None => shard.insert(
+                Slot {
+                    id: id.clone(),
+                    hash,
+                    record: record.clone(),
+                    version: next,
+                    used: 0,
+                },
+                now,
+                self.inner.capacity,
+                &self.inner.len,
+            ),
+        }
+        Ok(Saved::Written(next))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.cache.invalidate(id).await;
+        let (hash, mut shard) = self.inner.shard(id);
+        if let Some(i) = shard.find(hash, id) {
+            shard.remove(i, &self.inner.len);
+        }
         Ok(())
     }
 
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
         let now = self.clock.now();
-        let result = self
-            .cache
-            .entry_by_ref(id)
-            .and_compute_with(|current| {
-                let op = match current.map(|e| e.into_value()) {
-                    Some(e) if !e.record.is_expired(now) => {
-                        let mut entry = Entry::clone(&e);
-                        entry.record.expires_at = expires_at;
-                        Op::Put(Arc::new(entry))
-                    }
-                    _ => Op::Nop,
-                };
-                std::future::ready(op)
-            })
-            .await;
-        Ok(matches!(result, CompResult::ReplacedWith(_)))
+        let (hash, mut shard) = self.inner.shard(id);
+        match shard.find(hash, id) {
+            Some(i) if !shard.slots[i].record.is_expired(now) => {
+                shard.used(i).record.expires_at = expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
         let now = self.clock.now();
-        let expired: Vec<Arc<SessionId>> = self
-            .cache
-            .iter()
-            .filter(|(_, e)| e.record.is_expired(now))
-            .map(|(id, _)| id)
-            .collect();
-        for id in &expired {
-            self.cache.invalidate(&**id).await;
-        }
-        self.cache.run_pending_tasks().await;
-        Ok(expired.len() as u64)
+        Ok(self
+            .inner
+            .each_shard()
+            .map(|mut shard| shard.clear_expired(now, &self.inner.len))
+            .sum())
     }
 }
 
@@ -243,7 +391,7 @@ mod tests {
         assert!(MemoryStore::from_url("memory").is_ok());
         assert!(MemoryStore::from_url("memory://").is_ok());
         let s = MemoryStore::from_url("memory://?capacity=7").unwrap();
-        assert_eq!(s.cache.policy().max_capacity(), Some(7));
+        assert_eq!(s.capacity(), 7);
         assert!(MemoryStore::from_url("memory://?capacity=0").is_err());
         assert!(MemoryStore::from_url("memory://?size=3").is_err());
         assert!(MemoryStore::from_url("memory://elsewhere").is_err());
