@@ -151,6 +151,16 @@ impl ExpiryPolicy {
         }
     }
 
+    /// Whether a session saved now with this choice would already have ended: the same as
+    /// `deadline(expiry, now) <= now`, but `now` is asked for only for a fixed date.
+    pub(crate) fn ended(&self, expiry: Expiry, now: impl FnOnce() -> OffsetDateTime) -> bool {
+        match expiry {
+            Expiry::At(at) => at <= now(),
+            Expiry::Age(age) => age <= Duration::ZERO,
+            Expiry::Default | Expiry::BrowserClose => self.lifetime <= Duration::ZERO,
+        }
+    }
+
     /// The cookie's `Expires`, or `None` for a browser-session cookie.
     pub fn cookie_expires(&self, expiry: Expiry, now: OffsetDateTime) -> Option<OffsetDateTime> {
         if self.at_browser_close(expiry) {
@@ -195,6 +205,32 @@ mod tests {
         );
         assert!(p.at_browser_close(Expiry::BrowserClose));
         assert_eq!(p.age(Expiry::BrowserClose, NOW), Duration::days(31));
+    }
+
+    #[test]
+    fn ended_agrees_with_the_deadline() {
+        for policy in [
+            ExpiryPolicy::default(),
+            ExpiryPolicy::new(Duration::ZERO, true),
+            ExpiryPolicy::new(Duration::seconds(-5), false),
+        ] {
+            for expiry in [
+                Expiry::Default,
+                Expiry::BrowserClose,
+                Expiry::Age(Duration::seconds(60)),
+                Expiry::Age(Duration::ZERO),
+                Expiry::Age(Duration::seconds(-1)),
+                Expiry::At(NOW),
+                Expiry::At(NOW - Duration::seconds(1)),
+                Expiry::At(NOW + Duration::seconds(1)),
+            ] {
+                assert_eq!(
+                    policy.ended(expiry, || NOW),
+                    policy.deadline(expiry, NOW) <= NOW,
+                    "{policy:?} {expiry:?}"
+                );
+            }
+        }
     }
 
     #[test]

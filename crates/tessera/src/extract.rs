@@ -50,8 +50,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
         let lazy = parts
             .extensions
             .get::<LazySession>()
-            .cloned()
             .ok_or(SessionRejection::MissingLayer)?;
-        lazy.load().await.map_err(SessionRejection::Unavailable)
+        lazy.load(&parts.headers)
+            .await
+            .map_err(SessionRejection::Unavailable)
     }
 }

@@ -51,11 +51,12 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Option<CookieUpdat
         }
         (has_origin, state.expiry)
     };
+    // The clock is read only for a fixed expiry date.
+    let now = || config.clock.now();
     if !has_origin {
         // Nothing stored and nothing changed. (An expired deadline with no record needs no
         // delete either, and an empty session was handled above.)
-        let now = config.clock.now();
-        return Some(if config.policy.deadline(expiry, now) <= now {
+        return Some(if config.policy.ended(expiry, now) {
             removal(shared, opened)
         } else {
             CookieUpdate::Keep
@@ -65,11 +66,11 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Option<CookieUpdat
     if config.refresh_each_request && persistent {
         return None;
     }
-    let now = config.clock.now();
-    if config.policy.deadline(expiry, now) <= now {
+    if config.policy.ended(expiry, now) {
         return None;
     }
     if opened.rotated {
+        let now = now();
         let id = opened
             .session
             .lock()
@@ -88,13 +89,13 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Option<CookieUpdat
 
 fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> CookieUpdate {
     let config = &shared.config;
-    let now = config.clock.now();
     let state = opened.session.lock();
     let persistent = !config.policy.at_browser_close(state.expiry);
     let refresh = config.refresh_each_request && persistent;
     if !(state.modified || config.save_every_request || refresh || opened.rotated) {
         return CookieUpdate::Keep;
     }
+    let now = config.clock.now();
     let expires_at = config.policy.deadline(state.expiry, now);
     if state.data.is_empty() || expires_at <= now {
         return removal(shared, opened);

@@ -7,59 +7,34 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::config::{CookieSettings, MAX_COOKIE_SIZE};
 
-/// The request's `Cookie` headers, kept unparsed until a handler asks for the session.
+/// The value of the first cookie called `name` in the request's `Cookie` headers (browsers send
+/// one; HTTP/2 may split it). Browsers send the most specific path first, which is the one a
+/// session belongs to.
 ///
-/// Browsers send one `Cookie` header (HTTP/2 may split it): that one is held inline, so a
-/// request pays no allocation for it, only a reference-count increment.
-#[derive(Debug, Default)]
-pub(crate) enum RequestCookies {
-    #[default]
-    None,
-    One(HeaderValue),
-    Many(Vec<HeaderValue>),
-}
-
-impl RequestCookies {
-    /// The `Cookie` headers of `headers`.
-    pub(crate) fn collect(headers: &HeaderMap) -> Self {
-        let mut all = headers.get_all(COOKIE).iter();
-        match (all.next(), all.next()) {
-            (None, _) => Self::None,
-            (Some(one), None) => Self::One(one.clone()),
-            (Some(a), Some(b)) => Self::Many([a, b].into_iter().chain(all).cloned().collect()),
-        }
-    }
-
-    /// The value of the first cookie called `name`. Browsers send the most specific path
-    /// first, which is the one a session belongs to.
-    pub(crate) fn find(&self, name: &str) -> Option<String> {
-        match self {
-            Self::None => None,
-            Self::One(header) => find_in(header, name),
-            Self::Many(headers) => headers.iter().find_map(|h| find_in(h, name)),
-        }
-    }
+/// Read only when a handler asks for the session, borrowed from the headers: no allocation.
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .find_map(|header| find_in(header.as_bytes(), name.as_bytes()))
 }
 
 /// The value of the first cookie called `name` in one `Cookie` header: `;`-separated
-/// `name=value` pairs, whitespace around names and values ignored, double quotes around the
-/// value removed.
-fn find_in(header: &HeaderValue, name: &str) -> Option<String> {
-    header.to_str().ok()?.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        if k.trim() != name {
-            return None;
-        }
-        // Quotes stripped byte by byte: `trim_matches(char)` costs several times as much.
-        let mut value = v.trim().as_bytes();
+/// `name=value` pairs, spaces and tabs around names and values ignored, double quotes around the
+/// value removed. Scanned as bytes: a cookie of another application holding bytes that are not
+/// visible ASCII does not hide ours.
+fn find_in<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a str> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let rest = pair.trim_ascii_start().strip_prefix(name)?;
+        let value = rest.trim_ascii_start().strip_prefix(b"=")?.trim_ascii();
+        let mut value = value;
         while let [b'"', rest @ ..] = value {
             value = rest;
         }
         while let [rest @ .., b'"'] = value {
             value = rest;
         }
-        // A sub-slice of a `str` cut at ASCII quotes is UTF-8.
-        std::str::from_utf8(value).ok().map(str::to_owned)
+        std::str::from_utf8(value).ok()
     })
 }
 
@@ -215,18 +190,13 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("session=abc.def; session=second"),
         );
-        let cookies = RequestCookies::collect(&headers);
-        assert_eq!(cookies.find("session").as_deref(), Some("abc.def"));
-        assert_eq!(cookies.find("sessionx").as_deref(), Some("2"));
-        assert_eq!(cookies.find("nope"), None);
+        assert_eq!(find(&headers, "session"), Some("abc.def"));
+        assert_eq!(find(&headers, "sessionx"), Some("2"));
+        assert_eq!(find(&headers, "nope"), None);
         let mut quoted = HeaderMap::new();
         quoted.insert(COOKIE, HeaderValue::from_static("session=\"q\""));
-        let cookies = RequestCookies::collect(&quoted);
-        assert_eq!(cookies.find("session").as_deref(), Some("q"));
-        assert_eq!(
-            RequestCookies::collect(&HeaderMap::new()).find("session"),
-            None
-        );
+        assert_eq!(find(&quoted, "session"), Some("q"));
+        assert_eq!(find(&HeaderMap::new(), "session"), None);
         for (header, found) in [
             ("  session = v1 ;x=2", Some("v1")),
             ("x=1;session=", Some("")),
@@ -237,15 +207,18 @@ mod tests {
         ] {
             let mut map = HeaderMap::new();
             map.insert(COOKIE, HeaderValue::from_str(header).unwrap());
-            assert_eq!(
-                RequestCookies::collect(&map).find("session").as_deref(),
-                found,
-                "{header}"
-            );
+            assert_eq!(find(&map, "session"), found, "{header}");
         }
         let mut opaque = HeaderMap::new();
         opaque.insert(COOKIE, HeaderValue::from_bytes(b"session=\xff").unwrap());
-        assert_eq!(RequestCookies::collect(&opaque).find("session"), None);
+        assert_eq!(find(&opaque, "session"), None);
+        // Another application's cookie with bytes beyond ASCII does not hide ours.
+        let mut foreign = HeaderMap::new();
+        foreign.insert(
+            COOKIE,
+            HeaderValue::from_bytes("theme=caf\u{e9}; session=v".as_bytes()).unwrap(),
+        );
+        assert_eq!(find(&foreign, "session"), Some("v"));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderMap;
 use tokio::sync::OnceCell;
 
-use super::cookies::RequestCookies;
 use super::{load, SessionError, Shared};
 use crate::session::Session;
 
@@ -19,7 +19,7 @@ use crate::session::Session;
 ///     let Some(lazy) = req.extensions().get::<LazySession>() else {
 ///         return Ok("no session layer".into());
 ///     };
-///     let session = lazy.load().await?;
+///     let session = lazy.load(req.headers()).await?;
 ///     Ok(format!("{} keys", session.len()))
 /// }
 /// ```
@@ -30,7 +30,6 @@ pub struct LazySession {
 
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) cookies: RequestCookies,
     pub(crate) opened: OnceCell<Opened>,
 }
 
@@ -48,25 +47,26 @@ pub(crate) struct Opened {
 }
 
 impl LazySession {
-    pub(crate) fn new(shared: Arc<Shared>, cookies: RequestCookies) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
-                cookies,
                 opened: OnceCell::new(),
             }),
         }
     }
 
-    /// Loads the session (once per request; later calls return the same session).
+    /// Loads the session named by the cookie in `headers`, the request's headers (once per
+    /// request; later calls return the same session). The `Cookie` header is read only now,
+    /// so a request whose handler never asks for its session never parses it.
     ///
     /// A bad cookie or a corrupt record gives a fresh session; only a failing store is an
     /// error.
-    pub async fn load(&self) -> Result<Session, SessionError> {
+    pub async fn load(&self, headers: &HeaderMap) -> Result<Session, SessionError> {
         let opened = self
             .inner
             .opened
-            .get_or_try_init(|| load::open(&self.inner.shared, &self.inner.cookies))
+            .get_or_try_init(|| load::open(&self.inner.shared, headers))
             .await?;
         Ok(opened.session.clone())
     }

@@ -3,17 +3,16 @@
 use tracing::warn;
 
 use super::bounded::bounded;
-use super::cookies::RequestCookies;
+use http::HeaderMap;
+
+use super::cookies;
 use super::ids::IdCookie;
 use super::lazy::Opened;
 use super::{Backend, SessionError, Shared};
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
 
-pub(crate) async fn open(
-    shared: &Shared,
-    cookies: &RequestCookies,
-) -> Result<Opened, SessionError> {
+pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened, SessionError> {
     let config = &shared.config;
     let fresh = |cookie_sent| Opened {
         session: Session::new(None, None, config.policy, config.clock.clone()),
@@ -21,12 +20,12 @@ pub(crate) async fn open(
         rotated: false,
         id_cookie: None,
     };
-    let Some(value) = cookies.find(&config.cookie.name) else {
+    let Some(value) = cookies::find(headers, &config.cookie.name) else {
         return Ok(fresh(false));
     };
     match &shared.backend {
         Backend::Cookie(codec) => {
-            match codec.decode(&config.cookie.name, &value, config.clock.now()) {
+            match codec.decode(&config.cookie.name, value, config.clock.now()) {
                 Ok(decoded) => Ok(Opened {
                     session: Session::new(
                         Some(Origin {
@@ -48,7 +47,7 @@ pub(crate) async fn open(
             }
         }
         Backend::Store { store, ids } => {
-            let (id, rotated) = match ids.decode(&config.cookie.name, &value) {
+            let (id, rotated) = match ids.decode(&config.cookie.name, value) {
                 Ok(decoded) => decoded,
                 Err(error) => {
                     warn!(%error, "refused the session cookie; starting a fresh session");
@@ -69,7 +68,8 @@ pub(crate) async fn open(
                     cookie_sent: true,
                     rotated,
                     // Only a value signed with the current key is worth sending back as is.
-                    id_cookie: (!matches!(ids, IdCookie::Bare) && !rotated).then_some(value),
+                    id_cookie: (!matches!(ids, IdCookie::Bare) && !rotated)
+                        .then(|| value.to_owned()),
                 }),
                 // Unknown or expired: never adopt the client's id (session fixation).
                 Ok(None) => Ok(fresh(true)),

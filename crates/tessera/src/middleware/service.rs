@@ -4,7 +4,6 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::cookies::RequestCookies;
 use super::{LazySession, ResponseFuture, Shared};
 
 /// The service [`SessionLayer`](super::SessionLayer) wraps around an inner service.
@@ -34,7 +33,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let lazy = LazySession::new(self.shared.clone(), RequestCookies::collect(req.headers()));
+        let lazy = LazySession::new(self.shared.clone());
         req.extensions_mut().insert(lazy.clone());
         ResponseFuture::new(self.inner.call(req), lazy)
     }
