@@ -78,21 +78,45 @@ mod axum_servers {
     use super::*;
     use axum::routing::get;
     use axum::Router;
+    use tower_layer::Layer as _;
 
+    /// Session layers wrap the whole router (`layer.layer(router)`), as actix-web's `App::wrap`
+    /// wraps the whole app: `Router::layer` would add axum's own cost of one layer level to
+    /// every session layer alike (the `axum-layered` reference row measures it).
     pub(crate) async fn serve(framework: &str, store: &str, addr: SocketAddr) {
-        let app = match framework {
-            "axum" => raw(),
-            // The raw handlers behind a layer that does nothing: what one `Router::layer`
-            // level costs in axum itself (an extra boxed route and future per request), which
-            // every session layer applied that way pays too.
-            "axum-layered" => raw().layer(tower_layer::Identity::new()),
-            "tessera" => tessera_app(store).await,
-            "tower-sessions" => tower_app(store).await,
-            _ => unreachable!(),
-        };
-        let app = app.route("/quit", get(|| async { quit() }));
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        axum::serve(listener, app).await.expect("serve");
+        let quit_route = |router: Router| router.route("/quit", get(|| async { quit() }));
+        match framework {
+            "axum" => serve_app(listener, quit_route(raw())).await,
+            // The raw handlers behind `Router::layer` with a layer that does nothing: what one
+            // such level costs in axum itself (an extra boxed route and future per request).
+            "axum-layered" => {
+                serve_app(listener, quit_route(raw().layer(tower_layer::Identity::new()))).await
+            }
+            "tessera" => {
+                let (routes, layer) = tessera_app(store).await;
+                serve_app(listener, layer.layer(quit_route(routes))).await
+            }
+            "tower-sessions" => tower_app(store, listener, quit_route).await,
+            _ => unreachable!(),
+        }
+    }
+
+    async fn serve_app<S>(listener: tokio::net::TcpListener, app: S)
+    where
+        S: tower_service::Service<
+                axum::extract::Request,
+                Response = axum::response::Response,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send,
+    {
+        use axum::ServiceExt as _;
+        axum::serve(listener, app.into_make_service())
+            .await
+            .expect("serve");
     }
 
     fn raw() -> Router {
@@ -103,7 +127,7 @@ mod axum_servers {
             .route("/none", get(|| async { "none" }))
     }
 
-    async fn tessera_app(store: &str) -> Router {
+    async fn tessera_app(store: &str) -> (Router, tessera::SessionLayer) {
         use tessera::store::OpenOptions;
         use tessera::{Session, SessionConfig, SessionLayer, Storage};
 
@@ -132,7 +156,7 @@ mod axum_servers {
             .expect("config");
         let layer = SessionLayer::new(storage, config).expect("layer");
         let payload = payload();
-        Router::new()
+        let routes = Router::new()
             .route(
                 "/read",
                 get(|s: Session| async move {
@@ -158,14 +182,18 @@ mod axum_servers {
                     }
                 }),
             )
-            .route("/none", get(|| async { "none" }))
-            .layer(layer)
+            .route("/none", get(|| async { "none" }));
+        (routes, layer)
     }
 
-    async fn tower_app(store: &str) -> Router {
+    async fn tower_app(
+        store: &str,
+        listener: tokio::net::TcpListener,
+        quit_route: impl Fn(Router) -> Router,
+    ) {
         use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 
-        fn routes<S: SessionStore + Clone>(store: S) -> Router {
+        fn routes() -> Router {
             let payload = payload();
             Router::new()
                 .route(
@@ -198,17 +226,25 @@ mod axum_servers {
                     }),
                 )
                 .route("/none", get(|| async { "none" }))
-                .layer(SessionManagerLayer::new(store).with_secure(false))
+        }
+        let app = quit_route(routes());
+        async fn serve_with<S: SessionStore + Clone>(
+            listener: tokio::net::TcpListener,
+            app: Router,
+            store: S,
+        ) {
+            let layer = SessionManagerLayer::new(store).with_secure(false);
+            serve_app(listener, layer.layer(app)).await
         }
 
         match store {
-            "memory" => routes(tower_sessions::MemoryStore::default()),
+            "memory" => serve_with(listener, app, tower_sessions::MemoryStore::default()).await,
             "redis" => {
                 use tower_sessions_redis_store::fred::prelude::*;
                 let config = Config::from_url(&redis_url()).expect("redis url");
                 let pool = Pool::new(config, None, None, None, 1).expect("fred pool");
                 pool.init().await.expect("connect to redis");
-                routes(tower_sessions_redis_store::RedisStore::new(pool))
+                serve_with(listener, app, tower_sessions_redis_store::RedisStore::new(pool)).await
             }
             "postgres" => {
                 let pool = tower_sessions_sqlx_store::sqlx::PgPool::connect(&postgres_url())
@@ -216,7 +252,7 @@ mod axum_servers {
                     .expect("connect to postgres");
                 let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
                 store.migrate().await.expect("migrate");
-                routes(store)
+                serve_with(listener, app, store).await
             }
             "sqlite" => {
                 let url = format!("sqlite://{}?mode=rwc", sqlite_path("tower-sessions"));
@@ -225,7 +261,7 @@ mod axum_servers {
                     .expect("open sqlite");
                 let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
                 store.migrate().await.expect("migrate");
-                routes(store)
+                serve_with(listener, app, store).await
             }
             other => panic!("tower-sessions has no store {other} here"),
         }
