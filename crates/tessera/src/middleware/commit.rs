@@ -81,6 +81,7 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Option<CookieUpdat
             shared,
             id_value(shared, ids, opened, &id),
             expiry,
+            config.policy.deadline(expiry, now),
             now,
         ));
     }
@@ -113,7 +114,7 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
             return CookieUpdate::Keep;
         }
     };
-    set_cookie(shared, value, record.expiry, now)
+    set_cookie(shared, value, record.expiry, record.expires_at, now)
 }
 
 async fn commit_store(
@@ -155,13 +156,22 @@ async fn commit_store(
                 Expected::Absent,
             ),
         };
-        let saved = save(shared, store, opened, id, expected, now).await?;
+        let saved = save(
+            shared,
+            store,
+            opened,
+            id,
+            expected,
+            (expiry, expires_at),
+            now,
+        )
+        .await?;
         if let (true, Some(old)) = (drop_origin, &origin_id) {
             // The new record exists before the old one goes (Django's `cycle_key` order), so
             // a failure in between never logs the user out.
             bounded(shared, "delete", store.delete(old)).await?;
         }
-        let Some((id, expiry)) = saved else {
+        let Some((id, expiry, expires_at)) = saved else {
             // Emptied by the merge with a concurrent request's save.
             return Ok(removal(shared, opened));
         };
@@ -169,6 +179,7 @@ async fn commit_store(
             shared,
             id_value(shared, ids, opened, &id),
             expiry,
+            expires_at,
             now,
         ));
     }
@@ -183,6 +194,7 @@ async fn commit_store(
                 shared,
                 id_value(shared, ids, opened, &id),
                 expiry,
+                expires_at,
                 now,
             ));
         }
@@ -193,6 +205,7 @@ async fn commit_store(
             shared,
             id_value(shared, ids, opened, &id),
             expiry,
+            expires_at,
             now,
         ));
     }
@@ -200,25 +213,30 @@ async fn commit_store(
 }
 
 /// The conditional-write loop: save, and on a conflict reload, lay this request's changes over
-/// the fresh record and save again. Returns the id and expiry saved, or `None` when the merge
-/// left the session empty (it is then deleted).
+/// the fresh record and save again. `deadline` is the session's expiry choice and its deadline
+/// at `now`, recomputed only if a merge changes the choice. Returns the id, expiry and deadline
+/// saved, or `None` when the merge left the session empty (it is then deleted).
 async fn save(
     shared: &Shared,
     store: &SharedStore,
     opened: &Opened,
     mut id: SessionId,
     mut expected: Expected,
+    mut deadline: (Expiry, OffsetDateTime),
     now: OffsetDateTime,
-) -> Result<Option<(SessionId, Expiry)>, SessionError> {
+) -> Result<Option<(SessionId, Expiry, OffsetDateTime)>, SessionError> {
     let config = &shared.config;
     let attempts = config.save_retries.saturating_add(1);
     for attempt in 0..attempts {
         let record = {
             let state = opened.session.lock();
+            if state.expiry != deadline.0 {
+                deadline = (state.expiry, config.policy.deadline(state.expiry, now));
+            }
             Record {
                 data: state.data.clone(),
-                expiry: state.expiry,
-                expires_at: config.policy.deadline(state.expiry, now),
+                expiry: deadline.0,
+                expires_at: deadline.1,
             }
         };
         if record.data.is_empty() {
@@ -238,7 +256,7 @@ async fn save(
                     id: Some(id.clone()),
                     version: Some(version),
                 });
-                return Ok(Some((id, record.expiry)));
+                return Ok(Some((id, record.expiry, record.expires_at)));
             }
             // A new id collided (at least 165 random bits: astronomically unlikely): never overwrite.
             Saved::Conflict if expected == Expected::Absent => {
@@ -291,9 +309,17 @@ fn id_value(shared: &Shared, ids: &IdCookie, opened: &Opened, id: &SessionId) ->
     ids.encode(&shared.config.cookie.name, id)
 }
 
-fn set_cookie(shared: &Shared, value: String, expiry: Expiry, now: OffsetDateTime) -> CookieUpdate {
+/// The `Set-Cookie` for `value`, for a session with this expiry choice whose deadline is
+/// `expires_at` (a browser-session cookie when the choice says so).
+fn set_cookie(
+    shared: &Shared,
+    value: String,
+    expiry: Expiry,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> CookieUpdate {
     let config = &shared.config;
-    let expires = config.policy.cookie_expires(expiry, now);
+    let expires = (!config.policy.at_browser_close(expiry)).then_some(expires_at);
     match cookies::set(&config.cookie, value, expires, now) {
         Ok(header) => CookieUpdate::Set(header),
         Err(cookies::SetCookieError::Oversized(size)) => {

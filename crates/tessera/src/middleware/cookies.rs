@@ -3,7 +3,7 @@
 use cookie::{Cookie, Expiration, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 
 use crate::config::{CookieSettings, MAX_COOKIE_SIZE};
 
@@ -63,35 +63,36 @@ pub(crate) fn set(
     // `fmt` and `time`'s format descriptions: this runs on every response that sets the cookie.
     // Same attributes, same order.
     let mut header =
-        String::with_capacity(settings.name.len() + value.len() + settings.path.len() + 112);
-    header.push_str(&settings.name);
-    header.push('=');
-    header.push_str(&value);
+        Vec::with_capacity(settings.name.len() + value.len() + settings.path.len() + 112);
+    header.extend_from_slice(settings.name.as_bytes());
+    header.push(b'=');
+    header.extend_from_slice(value.as_bytes());
     if settings.http_only {
-        header.push_str("; HttpOnly");
+        header.extend_from_slice(b"; HttpOnly");
     }
     if let Some(same_site) = settings.same_site {
-        header.push_str(match same_site {
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::None => "; SameSite=None",
+        header.extend_from_slice(match same_site {
+            SameSite::Strict => b"; SameSite=Strict",
+            SameSite::Lax => b"; SameSite=Lax",
+            SameSite::None => b"; SameSite=None",
         });
     }
     if settings.secure {
-        header.push_str("; Secure");
+        header.extend_from_slice(b"; Secure");
     }
-    header.push_str("; Path=");
-    header.push_str(&settings.path);
+    header.extend_from_slice(b"; Path=");
+    header.extend_from_slice(settings.path.as_bytes());
     if let Some(domain) = &settings.domain {
-        header.push_str("; Domain=");
-        header.push_str(domain);
+        header.extend_from_slice(b"; Domain=");
+        header.extend_from_slice(domain.as_bytes());
     }
     if let Some(at) = expires {
-        let max_age = (at - now).max(Duration::ZERO).whole_seconds();
-        header.push_str("; Max-Age=");
-        header.push_str(itoa(max_age, &mut [0; 20]));
-        header.push_str("; Expires=");
-        http_date(&mut header, at.to_offset(UtcOffset::UTC));
+        let at = at.unix_timestamp();
+        let max_age = (at - now.unix_timestamp()).max(0);
+        header.extend_from_slice(b"; Max-Age=");
+        header.extend_from_slice(itoa(max_age, &mut [0; 20]));
+        header.extend_from_slice(b"; Expires=");
+        http_date(&mut header, at);
     }
     if header.len() > MAX_COOKIE_SIZE {
         return Err(SetCookieError::Oversized(header.len()));
@@ -100,7 +101,7 @@ pub(crate) fn set(
 }
 
 /// The decimal digits of a non-negative `n`.
-fn itoa(mut n: i64, buf: &mut [u8; 20]) -> &str {
+fn itoa(mut n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -111,38 +112,67 @@ fn itoa(mut n: i64, buf: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+    &buf[i..]
 }
 
-/// RFC 7231 `IMF-fixdate` (`Tue, 01 Jan 2030 01:00:00 GMT`), as the `cookie` crate writes it.
-fn http_date(out: &mut String, at: OffsetDateTime) {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+/// RFC 7231 `IMF-fixdate` (`Tue, 01 Jan 2030 01:00:00 GMT`) of a Unix time, as the `cookie`
+/// crate writes it. The calendar is computed from the day count (the proleptic Gregorian
+/// `civil_from_days` of Howard Hinnant's date algorithms) rather than through `time`'s
+/// calendar types, which cost several times as much.
+fn http_date(out: &mut Vec<u8>, unix: i64) {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
-    let two = |out: &mut String, n: u8| {
-        out.push(char::from(b'0' + n / 10 % 10));
-        out.push(char::from(b'0' + n % 10));
+    let two = |out: &mut Vec<u8>, n: i64| {
+        out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8])
     };
-    out.push_str(DAYS[usize::from(at.weekday().number_days_from_monday())]);
-    out.push_str(", ");
-    two(out, at.day());
-    out.push(' ');
-    out.push_str(MONTHS[usize::from(u8::from(at.month()) - 1)]);
-    out.push(' ');
-    out.push_str(itoa(i64::from(at.year()).max(0), &mut [0; 20]));
-    out.push(' ');
-    two(out, at.hour());
-    out.push(':');
-    two(out, at.minute());
-    out.push(':');
-    two(out, at.second());
-    out.push_str(" GMT");
+    let (days, second_of_day) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // 1970-01-01 was a Thursday.
+    out.extend_from_slice(DAYS[days.rem_euclid(7) as usize]);
+    out.extend_from_slice(b", ");
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    two(out, day);
+    out.push(b' ');
+    out.extend_from_slice(MONTHS[(month - 1) as usize]);
+    out.push(b' ');
+    out.extend_from_slice(itoa(year.max(0), &mut [0; 20]));
+    out.push(b' ');
+    two(out, second_of_day / 3_600);
+    out.push(b':');
+    two(out, second_of_day / 60 % 60);
+    out.push(b':');
+    two(out, second_of_day % 60);
+    out.extend_from_slice(b" GMT");
 }
 
-/// RFC 6265 `cookie-octet`.
+/// RFC 6265 `cookie-octet`, by table: a chain of range tests costs several times as much
+/// per byte, and every byte of every cookie value set is checked.
 fn is_cookie_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+    const TABLE: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+            b += 1;
+        }
+        table
+    };
+    TABLE[usize::from(b)]
 }
 
 /// `Set-Cookie` that deletes the cookie (same name, path and domain; expired).
@@ -219,6 +249,39 @@ mod tests {
             HeaderValue::from_bytes("theme=caf\u{e9}; session=v".as_bytes()).unwrap(),
         );
         assert_eq!(find(&foreign, "session"), Some("v"));
+    }
+
+    #[test]
+    fn cookie_octets_are_rfc_6265s() {
+        let octets: Vec<u8> = (0..=255u8).filter(|&b| is_cookie_octet(b)).collect();
+        let expected: Vec<u8> = (0x21..=0x7E)
+            .filter(|b| !matches!(b, b'"' | b',' | b';' | b'\\'))
+            .collect();
+        assert_eq!(octets, expected);
+    }
+
+    #[test]
+    fn http_dates_match_the_calendar() {
+        // Every 37 hours and 13 seconds from 1970 to past 2100: every weekday, month end and
+        // leap day, and 2100 (not a leap year).
+        let mut unix = 0;
+        while unix < 4_200_000_000 {
+            let mut ours = Vec::new();
+            http_date(&mut ours, unix);
+            let at = OffsetDateTime::from_unix_timestamp(unix).unwrap();
+            let expected = format!(
+                "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+                &at.weekday().to_string()[..3],
+                at.day(),
+                &at.month().to_string()[..3],
+                at.year(),
+                at.hour(),
+                at.minute(),
+                at.second()
+            );
+            assert_eq!(String::from_utf8(ours).unwrap(), expected, "{unix}");
+            unix += 37 * 3_600 + 13;
+        }
     }
 
     #[test]
