@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -30,8 +31,10 @@ pub const MAX_ID_LEN: usize = 128;
 /// assert_eq!(id.expose().len(), 43);
 /// assert!(!format!("{id:?}").contains(id.expose()));
 /// ```
+///
+/// Cloning one is a reference-count increment: a request holds its id in several places.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Box<str>);
+pub struct SessionId(Arc<str>);
 
 /// The operating system's random number generator failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +74,23 @@ impl SessionId {
     pub fn generate() -> Result<Self, RandomError> {
         let mut bytes = [0u8; ID_BYTES];
         getrandom::fill(&mut bytes)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes).into_boxed_str()))
+        // Encoded on the stack, then copied once into the id: `Engine::encode` would build a
+        // `String` through a `Vec` and check it is UTF-8.
+        let mut encoded = [0u8; 43];
+        let text = URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut encoded)
+            .ok()
+            .and_then(|len| std::str::from_utf8(&encoded[..len]).ok());
+        Ok(Self(match text {
+            Some(text) => text.into(),
+            // 43 bytes always hold 32 encoded; kept as the general path all the same.
+            None => URL_SAFE_NO_PAD.encode(bytes).into(),
+        }))
     }
 
     /// An id made by a generator that only produces valid ids.
     pub(crate) fn from_trusted(id: String) -> Self {
-        Self(id.into_boxed_str())
+        Self(id.into())
     }
 
     /// Parses an id read from a cookie or a store.

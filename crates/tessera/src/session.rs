@@ -5,7 +5,7 @@
 //! with no `.await`. Every write is recorded per key (set or removed), which is what lets the
 //! middleware re-apply a request's changes on top of a record another request saved meanwhile.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -83,8 +83,9 @@ pub(crate) struct Origin {
     pub(crate) version: Option<Version>,
 }
 
-/// A request's change to one key: `Some` set it, `None` removed it.
-pub(crate) type Changes = BTreeMap<String, Option<Value>>;
+/// The keys a request set or removed. Their values are the session's own: a key present in
+/// its data was set, an absent one removed.
+pub(crate) type Changes = BTreeSet<String>;
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -111,8 +112,8 @@ impl State {
         } else {
             Data::clone(&base.data)
         };
-        for (key, change) in &self.changes {
-            match change {
+        for key in &self.changes {
+            match self.data.get(key) {
                 Some(value) => data.insert(key.clone(), value.clone()),
                 None => data.remove(key),
             };
@@ -123,9 +124,12 @@ impl State {
         }
     }
 
-    fn write(&mut self, key: &str, change: Option<Value>) {
+    /// Records that this request set or removed `key`.
+    fn write(&mut self, key: &str) {
         self.modified = true;
-        self.changes.insert(key.to_owned(), change);
+        if !self.changes.contains(key) {
+            self.changes.insert(key.to_owned());
+        }
     }
 }
 
@@ -229,7 +233,7 @@ impl Session {
     /// Sets `key` to a raw JSON value, returning the previous one.
     pub fn insert_value(&self, key: &str, value: Value) -> Option<Value> {
         let mut state = self.lock();
-        state.write(key, Some(value.clone()));
+        state.write(key);
         Arc::make_mut(&mut state.data).insert(key.to_owned(), value)
     }
 
@@ -244,7 +248,7 @@ impl Session {
             return T::deserialize(existing).map_err(|e| ValueError::read(key, e));
         }
         let value = serde_json::to_value(&default).map_err(|e| ValueError::write(key, e))?;
-        state.write(key, Some(value.clone()));
+        state.write(key);
         Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
         Ok(default)
     }
@@ -263,7 +267,7 @@ impl Session {
         if !state.data.contains_key(key) {
             return None;
         }
-        state.write(key, None);
+        state.write(key);
         Arc::make_mut(&mut state.data).remove(key)
     }
 

@@ -1,5 +1,7 @@
 //! Saving a request's session after the handler: Flask's `save_session`.
 
+use std::borrow::Cow;
+
 use http::HeaderValue;
 use time::OffsetDateTime;
 use tracing::{debug, error, warn};
@@ -114,7 +116,13 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
             return CookieUpdate::Keep;
         }
     };
-    set_cookie(shared, value, record.expiry, record.expires_at, now)
+    set_cookie(
+        shared,
+        Cow::Owned(value),
+        record.expiry,
+        record.expires_at,
+        now,
+    )
 }
 
 async fn commit_store(
@@ -300,10 +308,15 @@ async fn back_off(attempt: u32) {
 
 /// The cookie value naming `id`, in the profile's form. The request's own cookie is reused
 /// when it already names `id` under the current key, which spares signing it again.
-fn id_value(shared: &Shared, ids: &IdCookie, opened: &Opened, id: &SessionId) -> String {
+fn id_value<'a>(
+    shared: &Shared,
+    ids: &IdCookie,
+    opened: &'a Opened,
+    id: &'a SessionId,
+) -> Cow<'a, str> {
     if let Some(value) = &opened.id_cookie {
         if value.rsplit_once('.').map(|(named, _)| named) == Some(id.expose()) {
-            return value.clone();
+            return Cow::Borrowed(value);
         }
     }
     ids.encode(&shared.config.cookie.name, id)
@@ -313,14 +326,14 @@ fn id_value(shared: &Shared, ids: &IdCookie, opened: &Opened, id: &SessionId) ->
 /// `expires_at` (a browser-session cookie when the choice says so).
 fn set_cookie(
     shared: &Shared,
-    value: String,
+    value: Cow<'_, str>,
     expiry: Expiry,
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> CookieUpdate {
     let config = &shared.config;
     let expires = (!config.policy.at_browser_close(expiry)).then_some(expires_at);
-    match cookies::set(&config.cookie, value, expires, now) {
+    match cookies::set(&config.cookie, &value, expires, now) {
         Ok(header) => CookieUpdate::Set(header),
         Err(cookies::SetCookieError::Oversized(size)) => {
             error!(

@@ -50,7 +50,7 @@ pub(crate) enum SetCookieError {
 /// `Set-Cookie` for `value`; `expires` `None` makes a browser-session cookie.
 pub(crate) fn set(
     settings: &CookieSettings,
-    value: String,
+    value: &str,
     expires: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> Result<HeaderValue, SetCookieError> {
@@ -334,7 +334,7 @@ mod tests {
         }
         let browser = set(&settings(), "v".into(), None, now).unwrap();
         assert!(!browser.to_str().unwrap().contains("Max-Age"));
-        assert!(set(&settings(), "v".repeat(5000), None, now).is_err());
+        assert!(set(&settings(), &"v".repeat(5000), None, now).is_err());
         assert!(set(&settings(), "a;b".into(), None, now).is_err());
         let django = set(&settings(), "e30:1r31eq:sig".into(), None, now).unwrap();
         assert!(django

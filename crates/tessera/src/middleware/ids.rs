@@ -1,5 +1,7 @@
 //! The cookie of a server-side store: the session id, signed or bare, in the profile's form.
 
+use std::borrow::Cow;
+
 use crate::crypto::{SignatureError, Signer};
 use crate::id::SessionId;
 use crate::interop::itsdangerous::ItsSigner;
@@ -26,11 +28,11 @@ pub(crate) enum IdCookieError {
 
 impl IdCookie {
     /// The cookie value for `id`.
-    pub(crate) fn encode(&self, name: &str, id: &SessionId) -> String {
+    pub(crate) fn encode<'a>(&self, name: &str, id: &'a SessionId) -> Cow<'a, str> {
         match self {
-            Self::Bare => id.expose().to_owned(),
-            Self::Signed(signer) => signer.sign(name, id.expose()),
-            Self::FlaskSession(signer) => signer.sign(id.expose()),
+            Self::Bare => Cow::Borrowed(id.expose()),
+            Self::Signed(signer) => Cow::Owned(signer.sign(name, id.expose())),
+            Self::FlaskSession(signer) => Cow::Owned(signer.sign(id.expose())),
         }
     }
 
