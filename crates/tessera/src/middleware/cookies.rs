@@ -24,18 +24,31 @@ pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// value removed. Scanned as bytes: a cookie of another application holding bytes that are not
 /// visible ASCII does not hide ours.
 fn find_in<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a str> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let rest = pair.trim_ascii_start().strip_prefix(name)?;
-        let value = rest.trim_ascii_start().strip_prefix(b"=")?.trim_ascii();
-        let mut value = value;
-        while let [b'"', rest @ ..] = value {
-            value = rest;
+    let mut rest = header;
+    loop {
+        // memchr: a session cookie is tens to thousands of bytes long.
+        let (pair, next) = match memchr::memchr(b';', rest) {
+            Some(end) => (&rest[..end], Some(&rest[end + 1..])),
+            None => (rest, None),
+        };
+        if let Some(value) = value_in(pair, name) {
+            return Some(value);
         }
-        while let [rest @ .., b'"'] = value {
-            value = rest;
-        }
-        std::str::from_utf8(value).ok()
-    })
+        rest = next?;
+    }
+}
+
+/// The value of one `name=value` pair if it is called `name` and its value is UTF-8.
+fn value_in<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a str> {
+    let rest = pair.trim_ascii_start().strip_prefix(name)?;
+    let mut value = rest.trim_ascii_start().strip_prefix(b"=")?.trim_ascii();
+    while let [b'"', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b'"'] = value {
+        value = rest;
+    }
+    std::str::from_utf8(value).ok()
 }
 
 /// Why a `Set-Cookie` could not be made.
