@@ -401,6 +401,43 @@ async fn save_every_request_rewrites_reads() {
 }
 
 #[tokio::test]
+async fn a_saved_session_sends_back_the_id_cookie_it_came_with() {
+    let store = Arc::new(MemoryStore::new(100));
+    let app = app(Storage::Store(store.clone()), base());
+    let cookie = send(&app, "/put/a/1", None).await.cookie();
+    let again = send(&app, "/put/a/2", Some(&cookie)).await;
+    assert_eq!(
+        again.cookie(),
+        cookie,
+        "same id, same key: the same signed value"
+    );
+    assert_eq!(
+        send(&app, "/all", Some(&cookie)).await.data().get("a"),
+        Some(&json!("2"))
+    );
+    // A new id (cycled by a flush and a new key) is signed afresh and verifies.
+    let flushed = app_with_flush(store);
+    let cycled = send(&flushed, "/flush-put", Some(&cookie)).await.cookie();
+    assert_ne!(cycled, cookie);
+    assert_eq!(
+        send(&app, "/all", Some(&cycled)).await.data().get("b"),
+        Some(&json!(3))
+    );
+}
+
+fn app_with_flush(store: Arc<MemoryStore>) -> Router {
+    Router::new()
+        .route(
+            "/flush-put",
+            get(|s: Session| async move {
+                s.flush();
+                s.insert("b", 3).unwrap();
+            }),
+        )
+        .layer(SessionLayer::new(Storage::Store(store), base().build().unwrap()).unwrap())
+}
+
+#[tokio::test]
 async fn unsigned_ids_work_when_signing_is_off() {
     let store = Arc::new(MemoryStore::new(100));
     let app = app(

@@ -314,9 +314,11 @@ fn id_value<'a>(
     opened: &'a Opened,
     id: &'a SessionId,
 ) -> Cow<'a, str> {
-    if let Some(value) = &opened.id_cookie {
-        if value.rsplit_once('.').map(|(named, _)| named) == Some(id.expose()) {
-            return Cow::Borrowed(value);
+    if let Some((named, signature)) = &opened.id_signature {
+        if named == id {
+            if let Some(value) = signature.cookie_value(id) {
+                return Cow::Owned(value);
+            }
         }
     }
     ids.encode(&shared.config.cookie.name, id)

@@ -1,10 +1,10 @@
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::HeaderMap;
-use tokio::sync::OnceCell;
 
 use super::{load, SessionError, Shared};
+use crate::id::SessionId;
 use crate::session::Session;
 
 /// The session of one request, not loaded until a handler asks for it.
@@ -30,7 +30,7 @@ pub struct LazySession {
 
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) opened: OnceCell<Opened>,
+    pub(crate) opened: OnceLock<Opened>,
 }
 
 /// A loaded session and what the response needs to know of its cookie.
@@ -41,9 +41,43 @@ pub(crate) struct Opened {
     pub(crate) cookie_sent: bool,
     /// A fallback key verified the cookie: send it again under the current key.
     pub(crate) rotated: bool,
-    /// The signed cookie value as received, when the current key verified it: sending the same
-    /// id again reuses it instead of signing the id again.
-    pub(crate) id_cookie: Option<String>,
+    /// The id the cookie named and its signature, when the current key verified it: sending
+    /// the same id again reuses the signature instead of signing the id again.
+    pub(crate) id_signature: Option<(SessionId, Signature)>,
+}
+
+/// The signature part of a signed id cookie (after its last `.`), held inline: kept for every
+/// loaded session with a signed id, used only when the cookie is sent again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signature {
+    bytes: [u8; Self::MAX],
+    len: u8,
+}
+
+impl Signature {
+    /// Longest signature kept (tessera's is 43 characters, itsdangerous' SHA-1 one 27).
+    const MAX: usize = 64;
+
+    /// The signature of `value` (`id.signature`), if it has one that fits.
+    pub(crate) fn of(value: &str) -> Option<Self> {
+        let (_, signature) = value.rsplit_once('.')?;
+        let len = u8::try_from(signature.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= Self::MAX)?;
+        let mut bytes = [0u8; Self::MAX];
+        bytes[..signature.len()].copy_from_slice(signature.as_bytes());
+        Some(Self { bytes, len })
+    }
+
+    /// `id.signature`.
+    pub(crate) fn cookie_value(&self, id: &SessionId) -> Option<String> {
+        let signature = std::str::from_utf8(&self.bytes[..usize::from(self.len)]).ok()?;
+        let mut value = String::with_capacity(id.expose().len() + 1 + signature.len());
+        value.push_str(id.expose());
+        value.push('.');
+        value.push_str(signature);
+        Some(value)
+    }
 }
 
 impl LazySession {
@@ -51,7 +85,7 @@ impl LazySession {
         Self {
             inner: Arc::new(Inner {
                 shared,
-                opened: OnceCell::new(),
+                opened: OnceLock::new(),
             }),
         }
     }
@@ -63,17 +97,24 @@ impl LazySession {
     /// A bad cookie or a corrupt record gives a fresh session; only a failing store is an
     /// error.
     pub async fn load(&self, headers: &HeaderMap) -> Result<Session, SessionError> {
-        let opened = self
-            .inner
-            .opened
-            .get_or_try_init(|| load::open(&self.inner.shared, headers))
-            .await?;
-        Ok(opened.session.clone())
+        if let Some(opened) = self.inner.opened.get() {
+            return Ok(opened.session.clone());
+        }
+        let opened = load::open(&self.inner.shared, headers).await?;
+        // Two loads of one request racing each read the store; the first to finish is kept and
+        // both return its session. (Cheaper than an asynchronous once-cell's semaphore, which
+        // every request that loads its session would pay for a race that is rare.)
+        let kept = match self.inner.opened.set(opened) {
+            Ok(()) => self.inner.opened.get(),
+            Err(_) => self.inner.opened.get(),
+        };
+        kept.map(|opened| opened.session.clone())
+            .ok_or(SessionError::Interrupted)
     }
 
     /// Whether a handler has loaded the session.
     pub fn is_loaded(&self) -> bool {
-        self.inner.opened.initialized()
+        self.inner.opened.get().is_some()
     }
 }
 

@@ -7,7 +7,7 @@ use http::HeaderMap;
 
 use super::cookies;
 use super::ids::IdCookie;
-use super::lazy::Opened;
+use super::lazy::{Opened, Signature};
 use super::{Backend, SessionError, Shared};
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
@@ -18,7 +18,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
         session: Session::new(None, None, config.policy, config.clock.clone()),
         cookie_sent,
         rotated: false,
-        id_cookie: None,
+        id_signature: None,
     };
     let Some(value) = cookies::find(headers, &config.cookie.name) else {
         return Ok(fresh(false));
@@ -38,7 +38,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     ),
                     cookie_sent: true,
                     rotated: decoded.rotated,
-                    id_cookie: None,
+                    id_signature: None,
                 }),
                 Err(error) => {
                     warn!(%error, "refused the session cookie; starting a fresh session");
@@ -56,6 +56,10 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
             };
             match bounded(shared, "load", store.load(&id)).await {
                 Ok(Some(Loaded { record, version })) => Ok(Opened {
+                    // Only a value signed with the current key is worth sending back as is.
+                    id_signature: (!matches!(ids, IdCookie::Bare) && !rotated)
+                        .then(|| Signature::of(value).map(|s| (id.clone(), s)))
+                        .flatten(),
                     session: Session::new(
                         Some(Origin {
                             id: Some(id),
@@ -67,9 +71,6 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     ),
                     cookie_sent: true,
                     rotated,
-                    // Only a value signed with the current key is worth sending back as is.
-                    id_cookie: (!matches!(ids, IdCookie::Bare) && !rotated)
-                        .then(|| value.to_owned()),
                 }),
                 // Unknown or expired: never adopt the client's id (session fixation).
                 Ok(None) => Ok(fresh(true)),
