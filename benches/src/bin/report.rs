@@ -225,6 +225,11 @@ fn main() {
          loopback). tessera: permanent sessions, signed ids, no refresh on read; tower-sessions: \
          its default expiry; actix-session: its default browser-session policy. Redis database 9 \
          on 127.0.0.1:6379; PostgreSQL database `tessera_bench`; SQLite files under `benches/target`.\n\
+         - Session layers wrap the whole axum router (`layer.layer(router)` served with \
+         `into_make_service`), as actix-web's `App::wrap` wraps the whole app. Applied with \
+         `Router::layer` instead, any layer also pays axum's own cost of one layer level (a \
+         boxed route and future per request): the `axum-layered` row measures that level with a \
+         layer that does nothing, so it can be added to any row.\n\
          - **Instructions per request**: each server runs under `valgrind --tool=callgrind`; the \
          client (`benches/src/bin/client.rs`, a blocking HTTP/1.1 loop outside valgrind) first \
          creates {seeds} sessions where the scenario needs one, then sends N requests one after \
@@ -253,10 +258,13 @@ fn main() {
         w,
         "Caveats:\n\n\
          - Under valgrind, SHA-256 runs in sha2's portable code: valgrind does not emulate the \
-         SHA-NI instructions the CPU has, so every HMAC-SHA256 (tessera's signed id cookie and \
-         signed cookie sessions, actix-session's signed cookies) counts several times the \
-         instructions it takes natively. tower-sessions does not sign its id cookie; the \
-         `tessera <store>-unsigned` rows, when present, are tessera with `sign_id(false)`.\n\
+         SHA-NI instructions the CPU has, so every HMAC-SHA256 (actix-session's signed cookies) \
+         counts several times the instructions it takes natively. tessera signs with keyed \
+         BLAKE3, which runs in its SSE4.1/AVX2 code under valgrind as natively: part of the gap \
+         to actix-session's signed cookies in these figures is that emulation (natively, on this \
+         machine, HMAC-SHA256 of a session id takes about 110 ns and keyed BLAKE3 about 80 ns). \
+         tower-sessions does not sign its id cookie; the `tessera <store>-unsigned` rows are \
+         tessera with `sign_id(false)`.\n\
          - requests/s share the machine with whatever else runs on it; a round taken while \
          another job runs is slower, so compare ratios within a phase and prefer the \
          instruction counts, which repeat to within a fraction of a percent for the memory, \

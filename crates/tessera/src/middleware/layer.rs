@@ -33,6 +33,21 @@ use crate::storage::Storage;
 /// let app: Router = Router::new().route("/", get(counter)).layer(layer);
 /// # let _ = app; Ok(()) }
 /// ```
+///
+/// `Router::layer` wraps each route and adds axum's own cost of one layer level (a boxed route
+/// and future) to every request. Wrapped around the whole router instead, a request pays only
+/// for the session layer, and the fallback has sessions too:
+///
+/// ```
+/// use axum::{extract::Request, routing::get, Router, ServiceExt};
+/// use tower_layer::Layer as _;
+///
+/// # async fn example(layer: tessera::SessionLayer) -> std::io::Result<()> {
+/// let app = layer.layer(Router::new().route("/", get(|| async { "hi" })));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
     shared: Arc<Shared>,
