@@ -31,12 +31,40 @@ pub struct CookieSettings {
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: Option<SameSite>,
+    /// The attributes after the value as `Set-Cookie` writes them (`; HttpOnly; SameSite=Lax;
+    /// Path=/`…), rendered once when the configuration is built.
+    pub(crate) attributes: String,
 }
 
 impl CookieSettings {
     /// The cookie's name (with its `__Host-` prefix when configured).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The attributes in the order the `cookie` crate writes them.
+    pub(crate) fn render_attributes(&self) -> String {
+        let mut out = String::new();
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if let Some(same_site) = self.same_site {
+            out.push_str(match same_site {
+                SameSite::Strict => "; SameSite=Strict",
+                SameSite::Lax => "; SameSite=Lax",
+                SameSite::None => "; SameSite=None",
+            });
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        out.push_str("; Path=");
+        out.push_str(&self.path);
+        if let Some(domain) = &self.domain {
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        out
     }
 }
 
@@ -175,6 +203,7 @@ impl Default for SessionConfigBuilder {
                 secure: false,
                 http_only: true,
                 same_site: Some(SameSite::Lax),
+                attributes: String::new(),
             },
             host_prefix: false,
             lifetime: ExpiryPolicy::default().lifetime(),
@@ -434,6 +463,7 @@ impl SessionConfigBuilder {
                 "the timeout must be positive",
             ));
         }
+        cookie.attributes = cookie.render_attributes();
         Ok(SessionConfig {
             keys,
             cookie,

@@ -1,6 +1,6 @@
 //! Reading our cookie from `Cookie` headers and writing `Set-Cookie` headers.
 
-use cookie::{Cookie, Expiration, SameSite};
+use cookie::{Cookie, Expiration};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use time::{Duration, OffsetDateTime};
@@ -76,29 +76,11 @@ pub(crate) fn set(
     // `fmt` and `time`'s format descriptions: this runs on every response that sets the cookie.
     // Same attributes, same order.
     let mut header =
-        Vec::with_capacity(settings.name.len() + value.len() + settings.path.len() + 112);
+        Vec::with_capacity(settings.name.len() + value.len() + settings.attributes.len() + 64);
     header.extend_from_slice(settings.name.as_bytes());
     header.push(b'=');
     header.extend_from_slice(value.as_bytes());
-    if settings.http_only {
-        header.extend_from_slice(b"; HttpOnly");
-    }
-    if let Some(same_site) = settings.same_site {
-        header.extend_from_slice(match same_site {
-            SameSite::Strict => b"; SameSite=Strict",
-            SameSite::Lax => b"; SameSite=Lax",
-            SameSite::None => b"; SameSite=None",
-        });
-    }
-    if settings.secure {
-        header.extend_from_slice(b"; Secure");
-    }
-    header.extend_from_slice(b"; Path=");
-    header.extend_from_slice(settings.path.as_bytes());
-    if let Some(domain) = &settings.domain {
-        header.extend_from_slice(b"; Domain=");
-        header.extend_from_slice(domain.as_bytes());
-    }
+    header.extend_from_slice(settings.attributes.as_bytes());
     if let Some(at) = expires {
         let at = at.unix_timestamp();
         let max_age = (at - now.unix_timestamp()).max(0);
@@ -213,6 +195,7 @@ fn base(settings: &CookieSettings, value: String) -> Cookie<'static> {
 mod tests {
     use super::*;
     use crate::config::SessionConfig;
+    use cookie::SameSite;
     use time::macros::datetime;
 
     fn settings() -> CookieSettings {
@@ -311,6 +294,7 @@ mod tests {
             s.secure = secure;
             s.same_site = same_site;
             s.http_only = http_only;
+            s.attributes = s.render_attributes();
             for expires in [
                 None,
                 Some(now + Duration::seconds(1_209_599)),
