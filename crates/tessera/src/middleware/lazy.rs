@@ -104,12 +104,7 @@ impl LazySession {
         // Two loads of one request racing each read the store; the first to finish is kept and
         // both return its session. (Cheaper than an asynchronous once-cell's semaphore, which
         // every request that loads its session would pay for a race that is rare.)
-        let kept = match self.inner.opened.set(opened) {
-            Ok(()) => self.inner.opened.get(),
-            Err(_) => self.inner.opened.get(),
-        };
-        kept.map(|opened| opened.session.clone())
-            .ok_or(SessionError::Interrupted)
+        Ok(self.inner.opened.get_or_init(|| opened).session.clone())
     }
 
     /// Whether a handler has loaded the session.

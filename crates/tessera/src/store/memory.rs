@@ -30,9 +30,10 @@ const MIN_SHARD_SESSIONS: usize = 64;
 
 /// Sessions in this process's memory: for one-process services, development and tests.
 ///
-/// Bounded: a store holds at most `capacity` sessions. It is split into shards (a few per CPU),
-/// each behind its own lock; a new session in a full store evicts one from its shard: an
-/// expired session if one of a few sampled is, else the least recently used of them. Expired sessions are never returned, are removed when read, sampled away as new ones
+/// Bounded: a store holds `capacity` sessions (first visits racing on different shards may
+/// briefly pass it by one each). It is split into shards (a few per CPU), each behind its own
+/// lock; a new session in a full store evicts one from its shard: an expired session if one of
+/// a few sampled is, else the least recently used of them. Expired sessions are never returned, are removed when read, sampled away as new ones
 /// arrive, and all removed by [`clear_expired`](SessionStore::clear_expired). Writes are
 /// conditional and atomic per session, so concurrent requests on one session lose no update.
 /// Sessions do not survive a restart and are not shared between processes.
