@@ -5,7 +5,7 @@ mod env;
 
 use std::time::Duration as StdDuration;
 
-use cookie::SameSite;
+pub use cookie::SameSite;
 use time::Duration;
 
 use crate::clock::{self, SharedClock};
@@ -19,6 +19,8 @@ pub const DEFAULT_COOKIE_NAME: &str = "session";
 pub const DEFAULT_STORE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
 /// How often a conflicting save is retried on a fresh copy of the record.
 pub const DEFAULT_SAVE_RETRIES: u32 = 32;
+/// How long a save keeps retrying after conflicts before the request gets `409 Conflict`.
+pub const DEFAULT_SAVE_RETRY_TIME: StdDuration = StdDuration::from_millis(250);
 /// The largest `Set-Cookie` header value sent (Werkzeug's limit; browsers drop bigger cookies).
 pub const MAX_COOKIE_SIZE: usize = 4093;
 
@@ -68,6 +70,22 @@ impl CookieSettings {
     }
 }
 
+/// What a save does with a write based on a value a concurrent request has changed since the
+/// request read it (`get` then `insert` of the same key; see
+/// [concurrent requests](crate::Session#concurrent-requests)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StaleWrites {
+    /// Refuse the save: nothing of the request is stored and the response becomes
+    /// `409 Conflict` (the default; `SESSION_STALE_WRITES=conflict`). No update is lost
+    /// silently.
+    #[default]
+    Conflict,
+    /// Keep the request's value over the newer one: the other request's update of that key is
+    /// lost (`SESSION_STALE_WRITES=last-writer-wins`, what most session libraries do).
+    LastWriterWins,
+}
+
 /// All session settings. Build one with [`SessionConfig::builder`] or
 /// [`SessionConfig::from_env`].
 ///
@@ -98,6 +116,8 @@ pub struct SessionConfig {
     pub(crate) cache_url: Option<String>,
     pub(crate) store_timeout: StdDuration,
     pub(crate) save_retries: u32,
+    pub(crate) save_retry_time: StdDuration,
+    pub(crate) stale_writes: StaleWrites,
     pub(crate) profile: Profile,
     pub(crate) clock: SharedClock,
 }
@@ -160,6 +180,11 @@ impl SessionConfig {
         self.profile
     }
 
+    /// What a save does with a stale read-based write.
+    pub fn stale_writes(&self) -> StaleWrites {
+        self.stale_writes
+    }
+
     /// The key ring, or the error Flask gives when none is set.
     pub(crate) fn require_keys(&self, needed_by: &'static str) -> Result<&KeyRing, ConfigError> {
         self.keys
@@ -187,6 +212,8 @@ pub struct SessionConfigBuilder {
     cache_url: Option<String>,
     store_timeout: StdDuration,
     save_retries: u32,
+    save_retry_time: StdDuration,
+    stale_writes: StaleWrites,
     profile: Profile,
     clock: SharedClock,
 }
@@ -218,6 +245,8 @@ impl Default for SessionConfigBuilder {
             cache_url: None,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             save_retries: DEFAULT_SAVE_RETRIES,
+            save_retry_time: DEFAULT_SAVE_RETRY_TIME,
+            stale_writes: StaleWrites::Conflict,
             profile: Profile::Native,
             clock: clock::system(),
         }
@@ -365,9 +394,25 @@ impl SessionConfigBuilder {
     }
 
     /// How many times a conflicting save is retried (default 32), each after a random pause
-    /// whose bound doubles from 250 µs up to 32 ms.
+    /// whose bound doubles from 250 µs up to 32 ms. Retries also stop at
+    /// [`save_retry_time`](Self::save_retry_time); the request then gets `409 Conflict`.
     pub fn save_retries(mut self, retries: u32) -> Self {
         self.save_retries = retries;
+        self
+    }
+
+    /// How long a save keeps retrying after conflicts with other app servers
+    /// (`SESSION_SAVE_RETRY_MS`, default 250 ms), so a hot session never holds a request for
+    /// seconds.
+    pub fn save_retry_time(mut self, time: StdDuration) -> Self {
+        self.save_retry_time = time;
+        self
+    }
+
+    /// What a save does with a stale read-based write (`SESSION_STALE_WRITES`, default
+    /// [`StaleWrites::Conflict`]).
+    pub fn stale_writes(mut self, stale_writes: StaleWrites) -> Self {
+        self.stale_writes = stale_writes;
         self
     }
 
@@ -480,6 +525,8 @@ impl SessionConfigBuilder {
             cache_url: self.cache_url,
             store_timeout: self.store_timeout,
             save_retries: self.save_retries,
+            save_retry_time: self.save_retry_time,
+            stale_writes: self.stale_writes,
             profile: self.profile,
             clock: self.clock,
         })
@@ -557,6 +604,7 @@ mod tests {
         assert_eq!(c.policy.lifetime(), Duration::days(31));
         assert!(c.policy.permanent_by_default());
         assert!(c.keys.is_none());
+        assert_eq!(c.stale_writes(), StaleWrites::Conflict);
     }
 
     #[test]

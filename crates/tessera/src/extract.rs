@@ -6,7 +6,7 @@ use http::request::Parts;
 use http::StatusCode;
 
 use crate::middleware::{LazySession, SessionError};
-use crate::session::Session;
+use crate::session::{Session, ValueError};
 
 /// Why a [`Session`] could not be extracted.
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +33,46 @@ impl IntoResponse for SessionRejection {
     }
 }
 
+/// A value that does not convert is the server's problem, not the client's: `500`, with a body
+/// that names no key and no value (the error is logged).
+///
+/// ```
+/// use tessera::{Session, ValueError};
+///
+/// async fn visits(session: Session) -> Result<String, ValueError> {
+///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+///     Ok(n.to_string())
+/// }
+/// ```
+impl IntoResponse for ValueError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, "a session value could not be converted");
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        (status, status.canonical_reason().unwrap_or_default()).into_response()
+    }
+}
+
+/// [`SessionError::status`], with the status's reason as the body (nothing of the session).
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if matches!(self, Self::Store(_)) {
+            tracing::error!(error = %self, "session store failure");
+        } else {
+            tracing::warn!(error = %self, "session not saved");
+        }
+        (status, status.canonical_reason().unwrap_or_default()).into_response()
+    }
+}
+
 /// Extracting a `Session` loads it (one store round trip for server-side stores, none for
 /// cookie sessions); after that, reads and writes are plain method calls.
 ///
 /// ```
-/// use tessera::Session;
+/// use tessera::{Session, ValueError};
 ///
-/// async fn whoami(session: Session) -> String {
-///     session.get::<String>("user").ok().flatten().unwrap_or_else(|| "nobody".into())
+/// async fn whoami(session: Session) -> Result<String, ValueError> {
+///     session.get_or("user", "nobody".to_owned())
 /// }
 /// ```
 impl<S: Send + Sync> FromRequestParts<S> for Session {

@@ -130,11 +130,11 @@ pub mod session;
 pub mod storage;
 pub mod store;
 
-pub use config::{ConfigError, SessionConfig};
+pub use config::{ConfigError, SameSite, SessionConfig, StaleWrites};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use id::SessionId;
 pub use interop::Profile;
 pub use middleware::{LazySession, SessionError, SessionLayer};
 pub use record::{Data, Record, Version};
-pub use session::Session;
+pub use session::{Session, ValueError};
 pub use storage::Storage;

@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 use cookie::SameSite;
 use time::Duration;
 
-use super::{ConfigError, SessionConfigBuilder};
+use super::{ConfigError, SessionConfigBuilder, StaleWrites};
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -151,6 +151,24 @@ pub(super) fn apply(
         })?;
         b = b.store_timeout(StdDuration::from_millis(ms));
     }
+    if let Some(ms) = whole(lookup, "SESSION_SAVE_RETRY_MS")? {
+        let ms = u64::try_from(ms).map_err(|_| {
+            ConfigError::invalid("SESSION_SAVE_RETRY_MS", "the time cannot be negative")
+        })?;
+        b = b.save_retry_time(StdDuration::from_millis(ms));
+    }
+    if let Some(value) = var(lookup, "SESSION_STALE_WRITES") {
+        b = b.stale_writes(match value.to_ascii_lowercase().as_str() {
+            "conflict" => StaleWrites::Conflict,
+            "last-writer-wins" => StaleWrites::LastWriterWins,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "SESSION_STALE_WRITES",
+                    "expected `conflict` or `last-writer-wins`",
+                ))
+            }
+        });
+    }
     Ok(b)
 }
 
@@ -188,8 +206,12 @@ mod tests {
             ("SESSION_KEY_PREFIX", "app:"),
             ("SESSION_PROFILE", "Django"),
             ("SESSION_CACHE_URL", "redis://127.0.0.1:6379"),
+            ("SESSION_SAVE_RETRY_MS", "40"),
+            ("SESSION_STALE_WRITES", "Last-Writer-Wins"),
         ])
         .unwrap();
+        assert_eq!(c.save_retry_time, StdDuration::from_millis(40));
+        assert_eq!(c.stale_writes, StaleWrites::LastWriterWins);
         assert_eq!(c.keys.as_ref().unwrap().len(), 3);
         assert_eq!(c.cookie.name, "sessionid");
         assert!(c.cookie.secure);
@@ -214,6 +236,8 @@ mod tests {
             ("SESSION_STORE_TIMEOUT_MS", "0"),
             ("SECRET_KEY", "too-short"),
             ("SESSION_PROFILE", "rails"),
+            ("SESSION_STALE_WRITES", "sometimes"),
+            ("SESSION_SAVE_RETRY_MS", "-1"),
         ] {
             let err = config(&[(name, value)]).unwrap_err().to_string();
             assert!(err.starts_with(name), "{name}={value}: {err}");

@@ -9,13 +9,15 @@ use tracing::{debug, error, warn};
 use super::bounded::bounded;
 use super::ids::IdCookie;
 use super::lazy::Opened;
+use super::queue::Turn;
 use super::{cookies, Backend, SessionError, Shared};
+use crate::config::{SessionConfig, StaleWrites};
 use crate::cookie_session::CookieCodec;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::session::Origin;
-use crate::store::{Expected, Saved, SharedStore};
+use crate::session::{Origin, State};
+use crate::store::{Expected, Loaded, Saved, SharedStore};
 
 /// What the response's `Set-Cookie` should say.
 #[derive(Debug)]
@@ -25,69 +27,115 @@ pub(crate) enum CookieUpdate {
     Set(HeaderValue),
 }
 
-/// Persists what the handler did to the session and says what to do with the cookie.
-pub(crate) async fn commit(shared: &Shared, opened: &Opened) -> Result<CookieUpdate, SessionError> {
-    match &shared.backend {
-        Backend::Cookie(codec) => Ok(commit_cookie(shared, codec.as_ref(), opened)),
-        Backend::Store { store, ids } => commit_store(shared, store, ids, opened).await,
+/// What the end of a request does with a server-side session, decided from the session's
+/// state alone, by [`plan`].
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Nothing to store; the cookie stays as it is.
+    Keep,
+    /// Nothing left to keep: delete the stored record (if there is one) and the cookie.
+    Remove(Option<SessionId>),
+    /// Save the session (under a new id if it has none or it was cycled).
+    Save,
+    /// Move the stored deadline (`refresh_each_request`) and send the cookie again.
+    Touch(SessionId, Expiry),
+    /// Send the cookie again, signed with the current key (a fallback key verified it).
+    Resend(SessionId, Expiry),
+}
+
+/// The store work a commit needs: what [`commit_now`] cannot finish by itself.
+#[derive(Debug)]
+pub(crate) enum Work {
+    Delete(SessionId),
+    Save,
+    Touch(SessionId, Expiry),
+}
+
+/// The current time, read from the clock at most once and only if needed.
+struct Now<'a> {
+    clock: &'a crate::clock::SharedClock,
+    at: std::cell::Cell<Option<OffsetDateTime>>,
+}
+
+impl<'a> Now<'a> {
+    fn new(clock: &'a crate::clock::SharedClock) -> Self {
+        Self {
+            clock,
+            at: std::cell::Cell::new(None),
+        }
+    }
+
+    fn get(&self) -> OffsetDateTime {
+        if let Some(at) = self.at.get() {
+            return at;
+        }
+        let now = self.clock.now();
+        self.at.set(Some(now));
+        now
     }
 }
 
-/// What [`commit`] would return, when it needs no store call: cookie sessions, and server-side
-/// sessions that were only read. `None` when the store must be written, touched or deleted.
-/// Lets the response future skip building (and boxing) the asynchronous save.
-pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Option<CookieUpdate> {
+fn plan(config: &SessionConfig, state: &State, rotated: bool, now: &Now<'_>) -> Plan {
+    let origin = state.origin.as_ref().and_then(|o| o.id.as_ref());
+    if state.data.is_empty() {
+        return Plan::Remove(origin.cloned());
+    }
+    let ended = || config.policy.ended(state.expiry, || now.get());
+    if state.modified || config.save_every_request || state.drop_origin {
+        return if ended() {
+            Plan::Remove(origin.cloned())
+        } else {
+            Plan::Save
+        };
+    }
+    let Some(id) = origin else {
+        // Nothing stored and nothing changed.
+        return if ended() {
+            Plan::Remove(None)
+        } else {
+            Plan::Keep
+        };
+    };
+    if ended() {
+        return Plan::Remove(Some(id.clone()));
+    }
+    if config.refresh_each_request && !config.policy.at_browser_close(state.expiry) {
+        return Plan::Touch(id.clone(), state.expiry);
+    }
+    if rotated {
+        return Plan::Resend(id.clone(), state.expiry);
+    }
+    Plan::Keep
+}
+
+/// Finishes the commit when it needs no store call (cookie sessions, and server-side sessions
+/// that were only read), so the response future needs no boxed save; otherwise says what
+/// store work is left for [`commit_store`].
+pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Result<CookieUpdate, Work> {
     let ids = match &shared.backend {
-        Backend::Cookie(codec) => return Some(commit_cookie(shared, codec.as_ref(), opened)),
+        Backend::Cookie(codec) => return Ok(commit_cookie(shared, codec.as_ref(), opened)),
         Backend::Store { ids, .. } => ids,
     };
     let config = &shared.config;
-    let (has_origin, expiry) = {
-        let state = opened.session.lock();
-        let has_origin = state.origin.as_ref().is_some_and(|o| o.id.is_some());
-        if state.modified || config.save_every_request || state.drop_origin {
-            return None;
+    let now = Now::new(&config.clock);
+    let plan = plan(config, &opened.session.lock(), opened.rotated, &now);
+    match plan {
+        Plan::Keep => Ok(CookieUpdate::Keep),
+        Plan::Remove(None) => Ok(removal(shared, opened)),
+        Plan::Remove(Some(id)) => Err(Work::Delete(id)),
+        Plan::Save => Err(Work::Save),
+        Plan::Touch(id, expiry) => Err(Work::Touch(id, expiry)),
+        Plan::Resend(id, expiry) => {
+            let now = now.get();
+            Ok(set_cookie(
+                shared,
+                id_value(shared, ids, opened, &id),
+                expiry,
+                config.policy.deadline(expiry, now),
+                now,
+            ))
         }
-        if state.data.is_empty() {
-            return (!has_origin).then(|| removal(shared, opened));
-        }
-        (has_origin, state.expiry)
-    };
-    // The clock is read only for a fixed expiry date.
-    let now = || config.clock.now();
-    if !has_origin {
-        // Nothing stored and nothing changed. (An expired deadline with no record needs no
-        // delete either, and an empty session was handled above.)
-        return Some(if config.policy.ended(expiry, now) {
-            removal(shared, opened)
-        } else {
-            CookieUpdate::Keep
-        });
     }
-    let persistent = !config.policy.at_browser_close(expiry);
-    if config.refresh_each_request && persistent {
-        return None;
-    }
-    if config.policy.ended(expiry, now) {
-        return None;
-    }
-    if opened.rotated {
-        let now = now();
-        let id = opened
-            .session
-            .lock()
-            .origin
-            .as_ref()
-            .and_then(|o| o.id.clone())?;
-        return Some(set_cookie(
-            shared,
-            id_value(shared, ids, opened, &id),
-            expiry,
-            config.policy.deadline(expiry, now),
-            now,
-        ));
-    }
-    Some(CookieUpdate::Keep)
 }
 
 fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> CookieUpdate {
@@ -125,7 +173,50 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
     )
 }
 
-async fn commit_store(
+/// Does the store work [`commit_now`] left, and says what to do with the cookie.
+pub(crate) async fn commit_store(
+    shared: &Shared,
+    opened: &Opened,
+    work: Work,
+) -> Result<CookieUpdate, SessionError> {
+    let Backend::Store { store, ids } = &shared.backend else {
+        return Ok(CookieUpdate::Keep);
+    };
+    let config = &shared.config;
+    match work {
+        Work::Delete(id) => {
+            delete(shared, store, &id).await?;
+            Ok(removal(shared, opened))
+        }
+        Work::Touch(id, expiry) => {
+            let now = config.clock.now();
+            let expires_at = config.policy.deadline(expiry, now);
+            if bounded(shared, "touch", store.touch(&id, expires_at)).await? {
+                Ok(set_cookie(
+                    shared,
+                    id_value(shared, ids, opened, &id),
+                    expiry,
+                    expires_at,
+                    now,
+                ))
+            } else {
+                Ok(removal(shared, opened))
+            }
+        }
+        Work::Save => save_session(shared, store, ids, opened).await,
+    }
+}
+
+/// Deletes `id`'s record in its commit turn, so a commit of the same session waiting in this
+/// process learns it is gone.
+async fn delete(shared: &Shared, store: &SharedStore, id: &SessionId) -> Result<(), SessionError> {
+    let mut turn = shared.queues.enter(id, shared.config.store_timeout).await?;
+    bounded(shared, "delete", store.delete(id)).await?;
+    turn.deleted();
+    Ok(())
+}
+
+async fn save_session(
     shared: &Shared,
     store: &SharedStore,
     ids: &IdCookie,
@@ -133,107 +224,91 @@ async fn commit_store(
 ) -> Result<CookieUpdate, SessionError> {
     let config = &shared.config;
     let now = config.clock.now();
-    let (origin_id, version, drop_origin, modified, expiry, empty) = {
+    let (origin_id, version, drop_origin, expiry) = {
         let state = opened.session.lock();
         (
             state.origin.as_ref().and_then(|o| o.id.clone()),
             state.origin.as_ref().and_then(|o| o.version),
             state.drop_origin,
-            state.modified,
             state.expiry,
-            state.data.is_empty(),
         )
     };
-    let expires_at = config.policy.deadline(expiry, now);
-
-    if empty || expires_at <= now {
-        if let Some(old) = &origin_id {
-            bounded(shared, "delete", store.delete(old)).await?;
-        }
-        return Ok(removal(shared, opened));
-    }
-
-    if modified || config.save_every_request || drop_origin {
-        let (id, expected) = match (&origin_id, version, drop_origin) {
-            (Some(id), Some(version), false) => (id.clone(), Expected::Version(version)),
-            _ => (
-                config
-                    .profile
-                    .generate_id()
-                    .map_err(crate::store::Error::from)?,
-                Expected::Absent,
-            ),
-        };
-        let saved = save(
-            shared,
-            store,
-            opened,
-            id,
-            expected,
-            (expiry, expires_at),
-            now,
-        )
-        .await?;
-        if let (true, Some(old)) = (drop_origin, &origin_id) {
-            // The new record exists before the old one goes (Django's `cycle_key` order), so
-            // a failure in between never logs the user out.
-            bounded(shared, "delete", store.delete(old)).await?;
-        }
-        let Some((id, expiry, expires_at)) = saved else {
-            // Emptied by the merge with a concurrent request's save.
-            return Ok(removal(shared, opened));
-        };
-        return Ok(set_cookie(
-            shared,
-            id_value(shared, ids, opened, &id),
-            expiry,
-            expires_at,
-            now,
-        ));
-    }
-
-    let persistent = !config.policy.at_browser_close(expiry);
-    let Some(id) = origin_id else {
-        return Ok(CookieUpdate::Keep);
-    };
-    if config.refresh_each_request && persistent {
-        if bounded(shared, "touch", store.touch(&id, expires_at)).await? {
-            return Ok(set_cookie(
+    let deadline = (expiry, config.policy.deadline(expiry, now));
+    let saved = match (&origin_id, version, drop_origin) {
+        (Some(id), Some(version), false) => {
+            let mut turn = shared.queues.enter(id, config.store_timeout).await?;
+            let target = (id.clone(), Expected::Version(version));
+            save(
                 shared,
-                id_value(shared, ids, opened, &id),
-                expiry,
-                expires_at,
+                store,
+                opened,
+                target,
+                Some(&mut turn),
+                deadline,
                 now,
-            ));
+            )
+            .await?
         }
+        _ => {
+            let id = config
+                .profile
+                .generate_id()
+                .map_err(crate::store::Error::from)?;
+            save(
+                shared,
+                store,
+                opened,
+                (id, Expected::Absent),
+                None,
+                deadline,
+                now,
+            )
+            .await?
+        }
+    };
+    if let (true, Some(old)) = (drop_origin, &origin_id) {
+        // The new record exists before the old one goes (Django's `cycle_key` order), so
+        // a failure in between never logs the user out.
+        delete(shared, store, old).await?;
+    }
+    let Some((id, expiry, expires_at)) = saved else {
+        // Emptied by the merge with a concurrent request's save.
         return Ok(removal(shared, opened));
-    }
-    if opened.rotated {
-        return Ok(set_cookie(
-            shared,
-            id_value(shared, ids, opened, &id),
-            expiry,
-            expires_at,
-            now,
-        ));
-    }
-    Ok(CookieUpdate::Keep)
+    };
+    Ok(set_cookie(
+        shared,
+        id_value(shared, ids, opened, &id),
+        expiry,
+        expires_at,
+        now,
+    ))
 }
 
-/// The conditional-write loop: save, and on a conflict reload, lay this request's changes over
-/// the fresh record and save again. `deadline` is the session's expiry choice and its deadline
-/// at `now`, recomputed only if a merge changes the choice. Returns the id, expiry and deadline
-/// saved, or `None` when the merge left the session empty (it is then deleted).
+/// The conditional-write loop: save `target` (an id and the precondition), and on a conflict
+/// reload, lay this request's changes over the fresh record and save again, for at most
+/// `save_retries` retries and `save_retry_time`. `turn` is the session's commit turn in this
+/// process (for an existing session): a record a previous commit wrote there is used without
+/// a failed write first. `deadline` is the session's expiry choice and its deadline at `now`,
+/// recomputed only if a merge changes the choice. Returns the id, expiry and deadline saved, or
+/// `None` when the merge left the session empty (it is then deleted).
 async fn save(
     shared: &Shared,
     store: &SharedStore,
     opened: &Opened,
-    mut id: SessionId,
-    mut expected: Expected,
+    (mut id, mut expected): (SessionId, Expected),
+    mut turn: Option<&mut Turn<'_>>,
     mut deadline: (Expiry, OffsetDateTime),
     now: OffsetDateTime,
 ) -> Result<Option<(SessionId, Expiry, OffsetDateTime)>, SessionError> {
     let config = &shared.config;
+    let refuse_stale = config.stale_writes == StaleWrites::Conflict;
+    if let (Some(turn), Expected::Version(version)) = (turn.as_deref(), expected) {
+        if let Some(latest) = turn.newer_than(version) {
+            opened.session.lock().rebase(&latest.record, refuse_stale)?;
+            expected = Expected::Version(latest.version);
+        }
+    }
+    let started = tokio::time::Instant::now();
     let attempts = config.save_retries.saturating_add(1);
     for attempt in 0..attempts {
         let record = {
@@ -250,6 +325,9 @@ async fn save(
         if record.data.is_empty() {
             if matches!(expected, Expected::Version(_)) {
                 bounded(shared, "delete", store.delete(&id)).await?;
+                if let Some(turn) = turn.as_deref_mut() {
+                    turn.deleted();
+                }
             }
             return Ok(None);
         }
@@ -258,13 +336,19 @@ async fn save(
                 if attempt > 0 {
                     debug!(session = %id, attempts = attempt + 1, "saved after conflicts");
                 }
+                let expiry = record.expiry;
+                let expires_at = record.expires_at;
+                if let (Some(turn), Expected::Version(replaced)) = (turn.as_deref_mut(), expected) {
+                    turn.replaced(replaced);
+                    turn.holds(Loaded { record, version });
+                }
                 let mut state = opened.session.lock();
                 state.id = Some(id.clone());
                 state.origin = Some(Origin {
                     id: Some(id.clone()),
                     version: Some(version),
                 });
-                return Ok(Some((id, record.expiry, record.expires_at)));
+                return Ok(Some((id, expiry, expires_at)));
             }
             // A new id collided (at least 165 random bits: astronomically unlikely): never overwrite.
             Saved::Conflict if expected == Expected::Absent => {
@@ -274,14 +358,26 @@ async fn save(
                     .map_err(crate::store::Error::from)?;
             }
             Saved::Conflict => {
+                if let (Some(turn), Expected::Version(stale)) = (turn.as_deref_mut(), expected) {
+                    turn.replaced(stale);
+                }
+                if started.elapsed() >= config.save_retry_time {
+                    return Err(SessionError::Contended(attempt + 1));
+                }
                 // Wait first, then reload: what is read right before the next try is freshest.
                 back_off(attempt).await;
                 let Some(fresh) = bounded(shared, "load", store.reload(&id)).await? else {
+                    if let Some(turn) = turn.as_deref_mut() {
+                        turn.deleted();
+                    }
                     warn!(session = %id, "session deleted by a concurrent request; not saving");
                     return Err(SessionError::Interrupted);
                 };
-                opened.session.lock().rebase(&fresh.record);
+                opened.session.lock().rebase(&fresh.record, refuse_stale)?;
                 expected = Expected::Version(fresh.version);
+                if let Some(turn) = turn.as_deref_mut() {
+                    turn.holds(fresh);
+                }
             }
         }
     }

@@ -1,17 +1,67 @@
+use http::StatusCode;
+
+use crate::session::Stale;
 use crate::store;
 
-/// Loading or saving a session failed; the request is answered with `503`.
+/// Loading or saving a session failed.
+///
+/// The middleware answers a failed save with [`status`](Self::status) in place of the
+/// handler's response, with an empty body, and puts the error in that response's extensions
+/// as a [`SaveFailure`], for an outer layer that wants to render or count it. With the `axum`
+/// feature it is also a response itself, so a handler that loads the session by hand can use
+/// `?`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
-    /// The store failed or timed out.
+    /// The store failed or timed out: `503 Service Unavailable`.
     #[error(transparent)]
     Store(#[from] store::Error),
-    /// Another request kept changing the session; the save gave up after this many tries.
+    /// The request wrote a key from a value another request changed meanwhile (see
+    /// [concurrent requests](crate::Session#concurrent-requests)); nothing of the request was
+    /// saved: `409 Conflict`.
+    #[error(transparent)]
+    Conflict(#[from] Stale),
+    /// Other requests kept saving the session; the save gave up after this many tries (or the
+    /// configured retry time): `409 Conflict`.
     #[error("the session kept changing under concurrent requests; gave up after {0} attempts")]
     Contended(u32),
     /// Another request deleted the session (a logout) while this one was running; its changes
-    /// were not saved, so the logout stands (Django's `SessionInterrupted`).
+    /// were not saved, so the logout stands (Django's `SessionInterrupted`): `400 Bad Request`.
     #[error("the session was deleted by a concurrent request before this request could save it")]
     Interrupted,
+}
+
+impl SessionError {
+    /// The status a request gets for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict(_) | Self::Contended(_) => StatusCode::CONFLICT,
+            Self::Interrupted => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Why the middleware replaced a handler's response: found in that response's extensions.
+///
+/// ```
+/// use tessera::middleware::SaveFailure;
+///
+/// fn explain<B>(response: &http::Response<B>) -> Option<String> {
+///     let failure = response.extensions().get::<SaveFailure>()?;
+///     Some(failure.error().to_string())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SaveFailure(std::sync::Arc<SessionError>);
+
+impl SaveFailure {
+    pub(crate) fn new(error: SessionError) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+
+    /// The error.
+    pub fn error(&self) -> &SessionError {
+        &self.0
+    }
 }

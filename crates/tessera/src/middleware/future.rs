@@ -3,12 +3,12 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use http::header::{SET_COOKIE, VARY};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
-use tracing::error;
+use tracing::{error, warn};
 
-use super::commit::{commit, commit_now, CookieUpdate};
-use super::{LazySession, SessionError};
+use super::commit::{commit_now, commit_store, CookieUpdate};
+use super::{LazySession, SaveFailure, SessionError};
 
 type Commit = Pin<Box<dyn Future<Output = Result<CookieUpdate, SessionError>> + Send>>;
 
@@ -64,21 +64,22 @@ where
                     };
                     // Cookie sessions and read-only server-side sessions finish here, with no
                     // boxed future and no store call.
-                    let now = lazy
-                        .inner
-                        .opened
-                        .get()
-                        .map(|opened| commit_now(&lazy.inner.shared, opened));
-                    if let Some(Some(update)) = now {
-                        let mut response = response;
-                        return Poll::Ready(Ok(
-                            respond(&mut response, Ok(update)).unwrap_or(response)
-                        ));
-                    }
+                    let Some(opened) = lazy.inner.opened.get() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let work = match commit_now(&lazy.inner.shared, opened) {
+                        Ok(update) => {
+                            let mut response = response;
+                            return Poll::Ready(Ok(
+                                respond(&mut response, Ok(update)).unwrap_or(response)
+                            ));
+                        }
+                        Err(work) => work,
+                    };
                     let commit: Commit = Box::pin(async move {
                         let inner = &lazy.inner;
                         match inner.opened.get() {
-                            Some(opened) => commit(&inner.shared, opened).await,
+                            Some(opened) => commit_store(&inner.shared, opened, work).await,
                             None => Ok(CookieUpdate::Keep),
                         }
                     });
@@ -102,18 +103,19 @@ fn respond<B: Default>(
     response: &mut Response<B>,
     outcome: Result<CookieUpdate, SessionError>,
 ) -> Option<Response<B>> {
-    finish(response, outcome).map(|status| {
+    finish(response, outcome).map(|error| {
         let mut failed = Response::new(B::default());
-        *failed.status_mut() = status;
+        *failed.status_mut() = error.status();
+        failed.extensions_mut().insert(SaveFailure::new(error));
         failed
     })
 }
 
-/// Applies the save's outcome to the response; `Some(status)` replaces it with an error.
+/// Applies the save's outcome to the response; `Some(error)` replaces it with an error.
 fn finish<B>(
     response: &mut Response<B>,
     outcome: Result<CookieUpdate, SessionError>,
-) -> Option<StatusCode> {
+) -> Option<SessionError> {
     let headers = response.headers_mut();
     let varies = headers
         .get_all(VARY)
@@ -131,11 +133,12 @@ fn finish<B>(
             None
         }
         Err(error) => {
-            error!(%error, "could not save the session");
-            Some(match error {
-                SessionError::Interrupted => StatusCode::BAD_REQUEST,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            })
+            match &error {
+                SessionError::Store(_) => error!(%error, "could not save the session"),
+                // Concurrency outcomes the application is told about: not server faults.
+                _ => warn!(%error, "the session was not saved"),
+            }
+            Some(error)
         }
     }
 }

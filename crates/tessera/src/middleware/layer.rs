@@ -131,6 +131,7 @@ impl SessionLayer {
                 },
                 config,
                 backend,
+                queues: Default::default(),
             }),
         })
     }

@@ -31,9 +31,10 @@ mod ids;
 mod layer;
 mod lazy;
 mod load;
+mod queue;
 mod service;
 
-pub use error::SessionError;
+pub use error::{SaveFailure, SessionError};
 pub use future::ResponseFuture;
 pub use layer::SessionLayer;
 pub use lazy::LazySession;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) backend: Backend,
     /// The store bounds its own calls within `config.store_timeout`: no second timer.
     pub(crate) store_bounds_itself: bool,
+    /// One commit at a time per session.
+    pub(crate) queues: queue::CommitQueues,
 }
 
 #[derive(Debug)]

@@ -2,10 +2,12 @@
 //!
 //! The handle never talks to a store. The middleware loads it before the handler asks for it
 //! and saves what changed after the handler returns, so reads and writes are plain method calls
-//! with no `.await`. Every write is recorded per key (set or removed), which is what lets the
-//! middleware re-apply a request's changes on top of a record another request saved meanwhile.
+//! with no `.await`. Every write is recorded per key, with whether the request read the key
+//! first ([`changes`]), which is what lets the middleware lay a request's changes over a record
+//! another request saved meanwhile without losing either request's update.
 
-use std::collections::BTreeSet;
+mod changes;
+
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -14,14 +16,21 @@ use serde::Serialize;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
+pub use changes::Stale;
+pub(crate) use changes::{Changes, Reads};
+use changes::{Updater, Write};
+
 use crate::clock::SharedClock;
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::id::SessionId;
 use crate::record::{Data, Record, Version};
 
 /// A value could not be converted to or from JSON.
+///
+/// With the `axum` feature it is a response (`500`, a body that says nothing of the session),
+/// so handlers can use `?` on session calls.
 #[derive(Debug, thiserror::Error)]
-#[error("session value {key:?} could not be {action}: {source}")]
+#[error("session value {key:?} could not be {action}")]
 pub struct ValueError {
     key: String,
     action: &'static str,
@@ -30,7 +39,7 @@ pub struct ValueError {
 }
 
 impl ValueError {
-    fn read(key: &str, source: serde_json::Error) -> Self {
+    pub(crate) fn read(key: &str, source: serde_json::Error) -> Self {
         Self {
             key: key.to_owned(),
             action: "read as the requested type",
@@ -61,14 +70,29 @@ impl ValueError {
 /// ```
 /// # fn demo(session: tessera::Session) -> Result<(), tessera::session::ValueError> {
 /// session.insert("user", "ada")?;
-/// let visits: u32 = session.get("visits")?.unwrap_or(0);
-/// session.insert("visits", visits + 1)?;
+/// let visits: u32 = session.update("visits", |n: Option<u32>| n.unwrap_or(0) + 1)?;
+/// let theme: String = session.get_or("theme", "light".to_owned())?;
 /// let cart: Vec<u32> = session.setdefault("cart", Vec::new())?;
 /// session.remove::<String>("flash")?;
 /// session.set_expiry(time::Duration::hours(2));
 /// session.cycle_id(); // on login
-/// # let _ = cart; Ok(()) }
+/// # let _ = (visits, theme, cart); Ok(()) }
 /// ```
+///
+/// # Concurrent requests
+///
+/// Requests on one session may run at once, in one process or on several app servers. Each
+/// request's writes are laid over what the others saved, key by key:
+///
+/// - [`insert`](Self::insert) of a key the request did not read first is kept;
+/// - [`update`](Self::update) (and [`setdefault`](Self::setdefault)) re-runs its function on the
+///   freshest value, so read-modify-write loses nothing: use it for counters, carts, sets;
+/// - a write of a key the request read first (`get` then `insert`) is kept while the stored
+///   value is still the one read; if another request changed it meanwhile, the save is refused
+///   and the response becomes `409 Conflict`
+///   ([`SessionError::Conflict`](crate::SessionError::Conflict)), unless the configuration opts
+///   into last-writer-wins ([`StaleWrites`](crate::config::StaleWrites)) or the write is an
+///   [`overwrite`](Self::overwrite).
 #[derive(Clone)]
 pub struct Session {
     state: Arc<Mutex<State>>,
@@ -83,53 +107,68 @@ pub(crate) struct Origin {
     pub(crate) version: Option<Version>,
 }
 
-/// The keys a request set or removed. Their values are the session's own: a key present in
-/// its data was set, an absent one removed.
-pub(crate) type Changes = BTreeSet<String>;
-
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) origin: Option<Origin>,
     /// The id the session will be saved under; `None` until a new session first saves.
     pub(crate) id: Option<SessionId>,
     pub(crate) data: Arc<Data>,
+    /// The data as loaded: what the request's reads of unwritten keys saw.
+    pub(crate) loaded: Arc<Data>,
     pub(crate) expiry: Expiry,
     pub(crate) changes: Changes,
+    pub(crate) reads: Reads,
     pub(crate) cleared: bool,
     pub(crate) expiry_changed: bool,
     /// The stored record must go: `flush` or `cycle_id` was called.
     pub(crate) drop_origin: bool,
     pub(crate) modified: bool,
+    pub(crate) accessed: bool,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) clock: SharedClock,
 }
 
 impl State {
-    /// This request's changes laid over `base` (a record another request saved meanwhile).
-    pub(crate) fn rebase(&mut self, base: &Record) {
-        let mut data = if self.cleared {
-            Data::new()
-        } else {
-            Data::clone(&base.data)
-        };
-        for key in &self.changes {
-            match self.data.get(key) {
-                Some(value) => data.insert(key.clone(), value.clone()),
-                None => data.remove(key),
-            };
-        }
+    /// Lays this request's changes over `base` (a record another request saved meanwhile).
+    /// `refuse_stale`: a read-based write of a key `base` changed is refused (see [`Stale`]).
+    /// On an error the session is left as it was.
+    pub(crate) fn rebase(&mut self, base: &Record, refuse_stale: bool) -> Result<(), Stale> {
+        let data = changes::merge(
+            &self.changes,
+            &self.data,
+            &self.loaded,
+            &base.data,
+            self.cleared,
+            refuse_stale,
+        )?;
         self.data = Arc::new(data);
         if !self.expiry_changed {
             self.expiry = base.expiry;
         }
+        Ok(())
     }
 
-    /// Records that this request set or removed `key`.
-    fn write(&mut self, key: &str) {
-        self.modified = true;
-        if !self.changes.contains(key) {
-            self.changes.insert(key.to_owned());
+    /// The request read the stored value of `key`, unless it wrote the key already (then it
+    /// reads its own value) or cleared the session.
+    fn read(&mut self, key: &str) {
+        self.accessed = true;
+        if !self.cleared && !self.changes.contains_key(key) {
+            self.reads.note(key);
         }
+    }
+
+    /// The request read every key.
+    fn read_all(&mut self) {
+        self.accessed = true;
+        self.reads.note_all();
+    }
+
+    /// Records a write of `key`.
+    fn write(&mut self, key: &str, write: Write) {
+        self.modified = true;
+        self.accessed = true;
+        let was_read = !self.cleared && self.reads.contains(key);
+        changes::note(&mut self.changes, key, write, was_read);
     }
 }
 
@@ -144,13 +183,16 @@ impl Session {
         let state = State {
             id: origin.as_ref().and_then(|o| o.id.clone()),
             origin,
+            loaded: data.clone(),
             data,
             expiry,
             changes: Changes::new(),
+            reads: Reads::default(),
             cleared: false,
             expiry_changed: false,
             drop_origin: false,
             modified: false,
+            accessed: false,
             policy,
             clock,
         };
@@ -169,9 +211,11 @@ impl Session {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value under `key`, deserialised as `T`.
+    /// The value under `key`, deserialised as `T`; `Ok(None)` if absent, an error if the
+    /// stored value is not a `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ValueError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.read(key);
         state
             .data
             .get(key)
@@ -179,29 +223,57 @@ impl Session {
             .transpose()
     }
 
+    /// The value under `key` as `T`, or `T::default()` if absent.
+    ///
+    /// ```
+    /// # fn demo(session: tessera::Session) -> Result<(), tessera::session::ValueError> {
+    /// let visits: u64 = session.get_or_default("visits")?;
+    /// # let _ = visits; Ok(()) }
+    /// ```
+    pub fn get_or_default<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, ValueError> {
+        Ok(self.get(key)?.unwrap_or_default())
+    }
+
+    /// The value under `key` as `T`, or `default` if absent.
+    pub fn get_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T, ValueError> {
+        Ok(self.get(key)?.unwrap_or(default))
+    }
+
     /// The raw JSON value under `key`.
     pub fn get_value(&self, key: &str) -> Option<Value> {
-        self.lock().data.get(key).cloned()
+        let mut state = self.lock();
+        state.read(key);
+        state.data.get(key).cloned()
     }
 
     /// Whether `key` is set.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.lock().data.contains_key(key)
+        let mut state = self.lock();
+        state.read(key);
+        state.data.contains_key(key)
     }
 
     /// The keys, sorted.
     pub fn keys(&self) -> Vec<String> {
-        self.lock().data.keys().cloned().collect()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.keys().cloned().collect()
     }
 
     /// The values, in key order.
     pub fn values(&self) -> Vec<Value> {
-        self.lock().data.values().cloned().collect()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.values().cloned().collect()
     }
 
     /// The `(key, value)` pairs, sorted by key.
     pub fn items(&self) -> Vec<(String, Value)> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.read_all();
         state
             .data
             .iter()
@@ -211,50 +283,152 @@ impl Session {
 
     /// A snapshot of all the data; cheap (shared until the next write).
     pub fn data(&self) -> Arc<Data> {
-        self.lock().data.clone()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.clone()
     }
 
     /// How many keys are set.
     pub fn len(&self) -> usize {
-        self.lock().data.len()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.len()
     }
 
     /// Whether no key is set. An empty session is never stored and its cookie is removed.
     pub fn is_empty(&self) -> bool {
-        self.lock().data.is_empty()
-    }
-
-    /// Sets `key` to `value`, returning the previous raw value.
-    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<Option<Value>, ValueError> {
-        let value = serde_json::to_value(value).map_err(|e| ValueError::write(key, e))?;
-        Ok(self.insert_value(key, value))
-    }
-
-    /// Sets `key` to a raw JSON value, returning the previous one.
-    pub fn insert_value(&self, key: &str, value: Value) -> Option<Value> {
         let mut state = self.lock();
-        state.write(key);
-        Arc::make_mut(&mut state.data).insert(key.to_owned(), value)
+        state.read_all();
+        state.data.is_empty()
     }
 
-    /// The value under `key`; if absent, stores `default` first (Python's `setdefault`).
+    /// Sets `key` to `value`.
+    ///
+    /// If this request read `key` before (with `get`, `contains_key`, `items`, …), the write
+    /// is taken to depend on what was read: it is kept only if no concurrent request changed
+    /// `key` meanwhile (see [concurrent requests](Self#concurrent-requests)). For
+    /// read-modify-write use [`update`](Self::update).
+    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), ValueError> {
+        let value = serde_json::to_value(value).map_err(|e| ValueError::write(key, e))?;
+        self.insert_value(key, value);
+        Ok(())
+    }
+
+    /// Sets `key` to a raw JSON value (as [`insert`](Self::insert)).
+    pub fn insert_value(&self, key: &str, value: Value) {
+        let mut state = self.lock();
+        state.write(key, Write::Plain);
+        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+    }
+
+    /// Sets `key` to `value` whatever a concurrent request stored under it meanwhile, even if
+    /// this request read it first: last writer wins, for this key.
+    pub fn overwrite<T: Serialize>(&self, key: &str, value: T) -> Result<(), ValueError> {
+        let value = serde_json::to_value(value).map_err(|e| ValueError::write(key, e))?;
+        let mut state = self.lock();
+        state.write(key, Write::Overwrite);
+        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// Read-modify-write: sets `key` to `f(current value)` and returns the new value.
+    ///
+    /// `f` is kept until the session is saved: if another request saved the session meanwhile,
+    /// `f` runs again on the value that request stored, so no update is lost. Keep `f` free of
+    /// side effects (it may run several times); the value returned here is the one computed
+    /// from the session as this request loaded it.
+    ///
+    /// ```
+    /// # fn demo(session: tessera::Session) -> Result<(), tessera::session::ValueError> {
+    /// use std::collections::BTreeSet;
+    ///
+    /// // A counter.
+    /// let count = session.update("count", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    /// // Appending to a list.
+    /// session.update("cart", |cart: Option<Vec<String>>| {
+    ///     let mut cart = cart.unwrap_or_default();
+    ///     cart.push("book".to_owned());
+    ///     cart
+    /// })?;
+    /// // Adding to a set.
+    /// session.update("seen", |seen: Option<BTreeSet<u32>>| {
+    ///     let mut seen = seen.unwrap_or_default();
+    ///     seen.insert(42);
+    ///     seen
+    /// })?;
+    /// # let _ = count; Ok(()) }
+    /// ```
+    ///
+    /// An error if the current value is not a `T` (here or when run again on a fresh value:
+    /// then the save is refused with [`SessionError::Conflict`](crate::SessionError::Conflict)).
+    pub fn update<T, F>(&self, key: &str, f: F) -> Result<T, ValueError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<T>) -> T + Send + 'static,
+    {
+        let mut state = self.lock();
+        let current = state
+            .data
+            .get(key)
+            .map(|v| T::deserialize(v).map_err(|e| ValueError::read(key, e)))
+            .transpose()?;
+        let next = f(current);
+        let value = serde_json::to_value(&next).map_err(|e| ValueError::write(key, e))?;
+        let updater: Updater = Box::new(move |key, current| {
+            let current = current
+                .map(|v| T::deserialize(v).map_err(|e| ValueError::read(key, e)))
+                .transpose()?;
+            serde_json::to_value(f(current))
+                .map(Some)
+                .map_err(|e| ValueError::write(key, e))
+        });
+        state.write(key, Write::Update(updater));
+        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        Ok(next)
+    }
+
+    /// Read-modify-write on the raw JSON value: `f` maps the current value (`None`: absent)
+    /// to the new one (`None` removes the key), and is re-run on a fresh value like
+    /// [`update`](Self::update)'s. Returns the new value.
+    pub fn update_value<F>(&self, key: &str, f: F) -> Option<Value>
+    where
+        F: Fn(Option<&Value>) -> Option<Value> + Send + 'static,
+    {
+        let mut state = self.lock();
+        let next = f(state.data.get(key));
+        state.write(key, Write::Update(Box::new(move |_, v| Ok(f(v)))));
+        let data = Arc::make_mut(&mut state.data);
+        match &next {
+            Some(value) => data.insert(key.to_owned(), value.clone()),
+            None => data.remove(key),
+        };
+        next
+    }
+
+    /// The value under `key`; if absent, stores `default` first (Python's `setdefault`). A
+    /// default stored here never replaces a value a concurrent request stored meanwhile.
     pub fn setdefault<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
         default: T,
     ) -> Result<T, ValueError> {
         let mut state = self.lock();
+        state.read(key);
         if let Some(existing) = state.data.get(key) {
             return T::deserialize(existing).map_err(|e| ValueError::read(key, e));
         }
         let value = serde_json::to_value(&default).map_err(|e| ValueError::write(key, e))?;
-        state.write(key);
+        let kept = value.clone();
+        let updater: Updater =
+            Box::new(move |_, current| Ok(Some(current.cloned().unwrap_or_else(|| kept.clone()))));
+        state.write(key, Write::Update(updater));
         Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
         Ok(default)
     }
 
     /// Removes `key` and returns its value as `T` (Python's `pop`). The key is removed even
-    /// when its value does not deserialise as `T`.
+    /// when its value does not deserialise as `T`. It reads the key, so the removal is kept only
+    /// if no concurrent request changed the value meanwhile.
     pub fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ValueError> {
         self.remove_value(key)
             .map(|v| T::deserialize(v).map_err(|e| ValueError::read(key, e)))
@@ -264,17 +438,20 @@ impl Session {
     /// Removes `key` and returns its raw value.
     pub fn remove_value(&self, key: &str) -> Option<Value> {
         let mut state = self.lock();
+        state.read(key);
         if !state.data.contains_key(key) {
             return None;
         }
-        state.write(key);
+        state.write(key, Write::Plain);
         Arc::make_mut(&mut state.data).remove(key)
     }
 
     /// Removes every key; the id stays. The session is deleted from its store and its cookie
-    /// removed unless the handler sets a key again.
+    /// removed unless the handler sets a key again. Keys concurrent requests saved meanwhile
+    /// are removed too.
     pub fn clear(&self) {
         let mut state = self.lock();
+        state.accessed = true;
         if state.data.is_empty() && state.changes.is_empty() {
             return;
         }
@@ -292,6 +469,7 @@ impl Session {
         state.changes.clear();
         state.cleared = true;
         state.modified = true;
+        state.accessed = true;
         state.drop_origin = true;
         state.expiry = Expiry::Default;
         state.expiry_changed = true;
@@ -304,6 +482,7 @@ impl Session {
         let mut state = self.lock();
         state.drop_origin = true;
         state.modified = true;
+        state.accessed = true;
         state.id = None;
     }
 
@@ -325,15 +504,18 @@ impl Session {
         self.lock().modified
     }
 
-    /// Whether the session was read or written. Always true for a handle obtained from a
-    /// request: loading it is what makes the response depend on the `Cookie` header.
+    /// Whether this request read or wrote the session's data or expiry (Flask's
+    /// `session.accessed`). Asking for the id, [`is_new`](Self::is_new) or this flag itself
+    /// does not count.
     pub fn is_accessed(&self) -> bool {
-        true
+        self.lock().accessed
     }
 
     /// Forces a save at the end of the request even if no key changed.
     pub fn mark_modified(&self) {
-        self.lock().modified = true;
+        let mut state = self.lock();
+        state.modified = true;
+        state.accessed = true;
     }
 
     /// Sets how long this session lives (Django's `set_expiry`).
@@ -346,28 +528,34 @@ impl Session {
         state.expiry = expiry.into();
         state.expiry_changed = true;
         state.modified = true;
+        state.accessed = true;
     }
 
     /// The session's own expiry choice.
     pub fn expiry(&self) -> Expiry {
-        self.lock().expiry
+        let mut state = self.lock();
+        state.accessed = true;
+        state.expiry
     }
 
     /// Time left if the session were saved now (Django's `get_expiry_age`).
     pub fn expiry_age(&self) -> Duration {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.accessed = true;
         state.policy.age(state.expiry, state.clock.now())
     }
 
     /// When the session would end if saved now (Django's `get_expiry_date`).
     pub fn expiry_date(&self) -> OffsetDateTime {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.accessed = true;
         state.policy.deadline(state.expiry, state.clock.now())
     }
 
     /// Whether the cookie ends with the browser (Django's `get_expire_at_browser_close`).
     pub fn expires_at_browser_close(&self) -> bool {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.accessed = true;
         state.policy.at_browser_close(state.expiry)
     }
 
@@ -458,10 +646,76 @@ mod tests {
         theirs.insert("mine".into(), json!(0));
         let base = Record::new(theirs, Expiry::BrowserClose, datetime!(2030-01-02 0:00 UTC));
         let mut state = s.lock();
-        state.rebase(&base);
+        state.rebase(&base, true).unwrap();
         assert_eq!(state.data.get("mine"), Some(&json!(1)));
         assert_eq!(state.data.get("theirs"), Some(&json!(2)));
         assert_eq!(state.expiry, Expiry::BrowserClose);
+    }
+
+    #[test]
+    fn a_stale_read_based_write_is_refused_and_leaves_the_session_as_it_was() {
+        let loaded = Record::new(
+            Data::from([("n".to_owned(), json!(5))]),
+            Expiry::Default,
+            datetime!(2030-01-02 0:00 UTC),
+        );
+        let s = Session::new(
+            None,
+            Some(loaded),
+            ExpiryPolicy::default(),
+            Arc::new(ManualClock::starting_now()),
+        );
+        let n: u64 = s.get_or_default("n").unwrap();
+        s.insert("n", n + 1).unwrap();
+        s.update("m", |m: Option<u64>| m.unwrap_or(0) + 1).unwrap();
+        let theirs = Record::new(
+            Data::from([("n".to_owned(), json!(7)), ("m".to_owned(), json!(3))]),
+            Expiry::Default,
+            datetime!(2030-01-02 0:00 UTC),
+        );
+        let mut state = s.lock();
+        assert_eq!(state.rebase(&theirs, true).unwrap_err().key(), "n");
+        assert_eq!(
+            state.data.get("n"),
+            Some(&json!(6)),
+            "untouched by the refusal"
+        );
+        state.rebase(&theirs, false).unwrap();
+        assert_eq!(state.data.get("n"), Some(&json!(6)), "last writer wins");
+        assert_eq!(state.data.get("m"), Some(&json!(4)), "the update ran again");
+    }
+
+    #[test]
+    fn accessed_means_read_or_written() {
+        let s = session();
+        assert!(!s.is_accessed());
+        let _ = s.id();
+        let _ = s.is_new();
+        assert!(!s.is_accessed());
+        let _ = s.get::<u32>("x");
+        assert!(s.is_accessed() && !s.is_modified());
+        let w = session();
+        w.insert("a", 1).unwrap();
+        assert!(w.is_accessed() && w.is_modified());
+    }
+
+    #[test]
+    fn update_and_setdefault_return_what_they_stored() {
+        let s = session();
+        assert_eq!(
+            s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).unwrap(),
+            1
+        );
+        assert_eq!(
+            s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).unwrap(),
+            2
+        );
+        s.insert("text", "x").unwrap();
+        assert!(s.update("text", |n: Option<u64>| n.unwrap_or(0)).is_err());
+        assert_eq!(s.update_value("v", |_| Some(json!([1]))), Some(json!([1])));
+        assert_eq!(s.update_value("v", |_| None), None);
+        assert!(!s.contains_key("v"));
+        assert_eq!(s.get_or("missing", 9u8).unwrap(), 9);
     }
 
     #[test]
@@ -474,7 +728,7 @@ mod tests {
         theirs.insert("c".into(), json!(3));
         let base = Record::new(theirs, Expiry::Default, datetime!(2030-01-02 0:00 UTC));
         let mut state = s.lock();
-        state.rebase(&base);
+        state.rebase(&base, true).unwrap();
         assert_eq!(state.data.keys().collect::<Vec<_>>(), ["b"]);
     }
 
