@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tessera::{Session, SessionLayer};
+use tessera::{Session, SessionLayer, ValueError};
 
 /// The longest user name `/login` accepts.
 pub const MAX_USER_LEN: usize = 64;
@@ -44,11 +44,11 @@ async fn index(session: Session) -> Html<String> {
     Html(PAGE.replace("{{session}}", &table))
 }
 
-async fn counter(session: Session) -> Json<serde_json::Value> {
-    // A value that is not a number (written by another app) restarts the count.
-    let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
-    let _ = session.insert("count", count);
-    Json(json!({ "count": count }))
+async fn counter(session: Session) -> Result<Json<serde_json::Value>, ValueError> {
+    // Read-modify-write: if another request saves the session first, the increment is applied
+    // again to its count, so concurrent requests never lose one.
+    let count = session.update("count", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    Ok(Json(json!({ "count": count })))
 }
 
 #[derive(Deserialize)]
@@ -83,24 +83,25 @@ impl<S: Send + Sync> FromRequest<S> for LoginForm {
     }
 }
 
-async fn login(session: Session, LoginForm(login): LoginForm) -> Response {
+async fn login(session: Session, LoginForm(login): LoginForm) -> Result<Response, ValueError> {
     let user = login.user.trim();
     if user.is_empty() || user.chars().count() > MAX_USER_LEN {
         let message = format!("`user` must be 1 to {MAX_USER_LEN} characters");
-        return (
+        return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({ "error": message })),
         )
-            .into_response();
+            .into_response());
     }
     // A new id at login defeats session fixation.
     session.cycle_id();
-    let _ = session.insert("user", user);
-    Json(json!({ "user": user })).into_response()
+    session.insert("user", user)?;
+    Ok(Json(json!({ "user": user })).into_response())
 }
 
 async fn whoami(session: Session) -> Json<serde_json::Value> {
-    let user = session.get::<String>("user").ok().flatten();
+    // A value another app stored under `user` that is not a string reads as no user.
+    let user = session.get::<String>("user").unwrap_or(None);
     Json(json!({ "user": user }))
 }
 

@@ -20,7 +20,7 @@ pub const DEFAULT_STORE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
 /// How often a conflicting save is retried on a fresh copy of the record.
 pub const DEFAULT_SAVE_RETRIES: u32 = 32;
 /// How long a save keeps retrying after conflicts before the request gets `409 Conflict`.
-pub const DEFAULT_SAVE_RETRY_TIME: StdDuration = StdDuration::from_millis(250);
+pub const DEFAULT_SAVE_RETRY_TIME: StdDuration = StdDuration::from_secs(1);
 /// The largest `Set-Cookie` header value sent (Werkzeug's limit; browsers drop bigger cookies).
 pub const MAX_COOKIE_SIZE: usize = 4093;
 
@@ -402,7 +402,7 @@ impl SessionConfigBuilder {
     }
 
     /// How long a save keeps retrying after conflicts with other app servers
-    /// (`SESSION_SAVE_RETRY_MS`, default 250 ms), so a hot session never holds a request for
+    /// (`SESSION_SAVE_RETRY_MS`, default 1 s), so a hot session never holds a request for
     /// seconds.
     pub fn save_retry_time(mut self, time: StdDuration) -> Self {
         self.save_retry_time = time;

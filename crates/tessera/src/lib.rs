@@ -15,12 +15,12 @@
 //!
 //! ```no_run
 //! use axum::{routing::get, Json, Router};
-//! use tessera::{Session, SessionConfig, SessionLayer};
+//! use tessera::{Session, SessionConfig, SessionLayer, ValueError};
 //!
-//! async fn counter(session: Session) -> Json<u64> {
-//!     let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
-//!     let _ = session.insert("count", count);
-//!     Json(count)
+//! async fn counter(session: Session) -> Result<Json<u64>, ValueError> {
+//!     // Read-modify-write that concurrent requests cannot break: see "Concurrent requests".
+//!     let count = session.update("count", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+//!     Ok(Json(count))
 //! }
 //!
 //! #[tokio::main]

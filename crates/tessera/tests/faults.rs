@@ -109,8 +109,7 @@ fn app(layer: SessionLayer) -> Router {
         .route(
             "/put",
             get(|s: Session| async move {
-                let n = s.get::<u64>("n").ok().flatten().unwrap_or(0);
-                s.insert("n", n + 1).unwrap();
+                s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).unwrap();
             }),
         )
         .layer(layer)

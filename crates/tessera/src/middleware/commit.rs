@@ -308,7 +308,9 @@ async fn save(
             expected = Expected::Version(latest.version);
         }
     }
-    let started = tokio::time::Instant::now();
+    // The retry time counts from the first conflict: the first try is bounded by the store
+    // timeout alone (it may wait for another app server's write of the same session).
+    let mut retrying_since = None;
     let attempts = config.save_retries.saturating_add(1);
     for attempt in 0..attempts {
         let record = {
@@ -361,7 +363,8 @@ async fn save(
                 if let (Some(turn), Expected::Version(stale)) = (turn.as_deref_mut(), expected) {
                     turn.replaced(stale);
                 }
-                if started.elapsed() >= config.save_retry_time {
+                let since = *retrying_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= config.save_retry_time {
                     return Err(SessionError::Contended(attempt + 1));
                 }
                 // Wait first, then reload: what is read right before the next try is freshest.

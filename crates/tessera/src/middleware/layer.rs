@@ -17,12 +17,11 @@ use crate::storage::Storage;
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use tessera::{Session, SessionConfig, SessionLayer, Storage};
+/// use tessera::{Session, SessionConfig, SessionLayer, Storage, ValueError};
 ///
-/// async fn counter(session: Session) -> String {
-///     let n: u64 = session.get("n").ok().flatten().unwrap_or(0) + 1;
-///     let _ = session.insert("n", n);
-///     n.to_string()
+/// async fn counter(session: Session) -> Result<String, ValueError> {
+///     let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+///     Ok(n.to_string())
 /// }
 ///
 /// # async fn example() -> Result<(), tessera::ConfigError> {

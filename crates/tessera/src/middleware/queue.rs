@@ -7,6 +7,10 @@
 //! and the turn remembers what the previous commit wrote: a request loaded before that write
 //! lays its changes over it at once, without a failed write and a reload. Conflicts with other
 //! app servers are still found by the store's conditional write.
+//!
+//! A session's queue outlives its last turn for a while (the most recently idle ones, a bounded
+//! number per shard), so a request that loaded the session before a commit that has already
+//! finished still finds that commit's record.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,13 +28,22 @@ const SHARDS: usize = 16;
 /// How many replaced versions a turn remembers: a request loaded from one of them is known to
 /// be behind the turn's latest record.
 const REPLACED_KEPT: usize = 64;
+/// How many idle queues a shard keeps (so a layer keeps at most `SHARDS` times this many).
+const IDLE_KEPT: usize = 64;
 
 type Queue = Arc<AsyncMutex<Tail>>;
 
-/// The sessions of one layer with a commit in progress or waiting.
+/// The sessions of one layer with a commit in progress or waiting, or recently finished.
 #[derive(Debug, Default)]
 pub(crate) struct CommitQueues {
-    shards: [Mutex<HashMap<SessionId, Queue>>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    queues: HashMap<SessionId, Queue>,
+    /// Sessions whose last turn ended, oldest first (an id may appear more than once).
+    idle: VecDeque<SessionId>,
 }
 
 /// What the commits of one session in this process have learnt about it.
@@ -51,7 +64,7 @@ pub(crate) struct Turn<'a> {
 }
 
 impl CommitQueues {
-    fn shard(&self, id: &SessionId) -> MutexGuard<'_, HashMap<SessionId, Queue>> {
+    fn shard(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
         let byte = id.expose().as_bytes().last().copied().unwrap_or(0);
         self.shards[usize::from(byte) % SHARDS]
             .lock()
@@ -64,7 +77,7 @@ impl CommitQueues {
         id: &SessionId,
         wait: Duration,
     ) -> Result<Turn<'_>, store::Error> {
-        let queue = self.shard(id).entry(id.clone()).or_default().clone();
+        let queue = self.shard(id).queues.entry(id.clone()).or_default().clone();
         let mut turn = Turn {
             queues: self,
             id: id.clone(),
@@ -85,12 +98,17 @@ impl CommitQueues {
         Ok(turn)
     }
 
-    /// How many sessions have a commit in progress or waiting (for tests).
+    /// How many sessions have a queue (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .queues
+                    .len()
+            })
             .sum()
     }
 }
@@ -138,9 +156,24 @@ impl Drop for Turn<'_> {
         drop(self.tail.take());
         let mut shard = self.queues.shard(&self.id);
         // Every handle on a queue is taken under its shard's lock: two (the map's and ours)
-        // means no commit waits for this session, so its entry goes.
+        // means no commit waits for this session; it joins the idle ones, and the oldest idle
+        // queue beyond the bound goes.
         if Arc::strong_count(&self.queue) == 2 {
-            shard.remove(&self.id);
+            shard.idle.push_back(self.id.clone());
+            while shard.idle.len() > IDLE_KEPT {
+                let Some(oldest) = shard.idle.pop_front() else {
+                    break;
+                };
+                // Only the map holds an idle queue; one in use again joins the idle ones anew
+                // when its turns end.
+                if shard
+                    .queues
+                    .get(&oldest)
+                    .is_some_and(|q| Arc::strong_count(q) == 1 && oldest != self.id)
+                {
+                    shard.queues.remove(&oldest);
+                }
+            }
         }
     }
 }
@@ -172,7 +205,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn turns_are_exclusive_and_entries_go_with_the_last_turn() {
+    async fn turns_are_exclusive_and_a_later_commit_learns_from_an_idle_queue() {
         let queues = CommitQueues::default();
         let id = SessionId::parse("abcdefgh").unwrap();
         let mut first = queues.enter(&id, WAIT).await.unwrap();
@@ -181,12 +214,28 @@ mod tests {
         first.replaced(Version::new(1));
         first.holds(loaded(2));
         drop(first);
-        assert_eq!(queues.len(), 0, "no commit left: no entry left");
-        let other = queues.enter(&id, WAIT).await.unwrap();
-        assert!(
-            other.newer_than(Version::new(1)).is_none(),
-            "a new queue knows nothing"
+        let later = queues.enter(&id, WAIT).await.unwrap();
+        assert_eq!(
+            later.newer_than(Version::new(1)).map(|l| l.version),
+            Some(Version::new(2)),
+            "loaded before the first commit, which has finished"
         );
+    }
+
+    #[tokio::test]
+    async fn idle_queues_are_bounded() {
+        let queues = CommitQueues::default();
+        let ids: Vec<_> = (0..SHARDS * IDLE_KEPT * 3)
+            .map(|i| SessionId::parse(&format!("session{i:06}")).unwrap())
+            .collect();
+        for id in &ids {
+            queues.enter(id, WAIT).await.unwrap().holds(loaded(1));
+        }
+        assert!(queues.len() <= SHARDS * IDLE_KEPT, "{} kept", queues.len());
+        // The most recent is still there.
+        let mut last = queues.enter(ids.last().unwrap(), WAIT).await.unwrap();
+        last.replaced(Version::new(0));
+        assert!(last.newer_than(Version::new(0)).is_some());
     }
 
     #[tokio::test]
@@ -218,11 +267,10 @@ mod tests {
         );
         assert_eq!(current, None, "already the latest");
         assert_eq!(unknown, None, "not known to be older: the store decides");
-        assert_eq!(queues.len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_wait_is_bounded_and_leaves_no_entry_behind() {
+    async fn the_wait_is_bounded() {
         let queues = CommitQueues::default();
         let id = SessionId::parse("abcdefgh").unwrap();
         let first = queues.enter(&id, WAIT).await.unwrap();
@@ -232,6 +280,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, store::Error::Timeout { .. }), "{err}");
         drop(first);
-        assert_eq!(queues.len(), 0);
+        assert_eq!(queues.len(), 1, "one idle queue");
     }
 }

@@ -623,7 +623,7 @@ mod tests {
     #[test]
     fn reads_do_not_modify() {
         let s = session();
-        let _ = s.get::<u32>("x");
+        s.get::<u32>("x").unwrap();
         let _ = (
             s.contains_key("y"),
             s.keys(),
@@ -689,10 +689,10 @@ mod tests {
     fn accessed_means_read_or_written() {
         let s = session();
         assert!(!s.is_accessed());
-        let _ = s.id();
-        let _ = s.is_new();
+        assert_eq!(s.id(), None);
+        assert!(s.is_new());
         assert!(!s.is_accessed());
-        let _ = s.get::<u32>("x");
+        s.get::<u32>("x").unwrap();
         assert!(s.is_accessed() && !s.is_modified());
         let w = session();
         w.insert("a", 1).unwrap();

@@ -51,6 +51,21 @@ pub fn app(store: SharedStore, clock: Option<SharedClock>) -> Router {
                 s.insert("user", user).unwrap();
             }),
         )
+        .route(
+            "/update/{key}",
+            get(|s: Session, Path(key): Path<String>| async move {
+                s.update(&key, |n: Option<u64>| n.unwrap_or(0) + 1)
+                    .map(|n| n.to_string())
+            }),
+        )
+        .route(
+            "/get-then-insert/{key}",
+            get(|s: Session, Path(key): Path<String>| async move {
+                let n: u64 = s.get_or_default(&key)?;
+                s.insert(&key, n + 1)?;
+                Ok::<_, tessera::ValueError>((n + 1).to_string())
+            }),
+        )
         .route("/flush", get(|s: Session| async move { s.flush() }))
         .route("/untouched", get(|| async { "no session" }))
         .layer(layer)

@@ -2,6 +2,7 @@
 
 use std::time::Duration as StdDuration;
 
+use http::StatusCode;
 use serde_json::json;
 use tessera::crypto::{KeyRing, Purpose, SecretKey, Signer};
 use tessera::store::{Error, Expected, Loaded, Saved, SharedStore};
@@ -442,6 +443,111 @@ pub async fn concurrent_writers_lose_nothing(h: Harness) {
         );
     }
     assert_eq!(data.len(), WRITERS + 1);
+}
+
+/// `clients` clients, split over two app servers (the store's two handles, each behind its
+/// own layer), each send `requests` requests to `uri` one after another, all on the session
+/// `cookie`. Returns every status, in no particular order.
+async fn hammer(
+    h: &Harness,
+    uri: &str,
+    cookie: &str,
+    clients: usize,
+    requests: usize,
+) -> Vec<StatusCode> {
+    let apps = [
+        app(h.store.clone(), shared_clock(&h.clock)),
+        app(h.peer.clone(), shared_clock(&h.clock)),
+    ];
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let app = apps[i % 2].clone();
+            let (uri, cookie) = (uri.to_owned(), cookie.to_owned());
+            tokio::spawn(async move {
+                let mut statuses = Vec::with_capacity(requests);
+                for _ in 0..requests {
+                    statuses.push(send(&app, &uri, Some(&cookie)).await.status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    statuses
+}
+
+async fn count(h: &Harness, cookie: &str) -> u64 {
+    let data = send(
+        &app(h.store.clone(), shared_clock(&h.clock)),
+        "/all",
+        Some(cookie),
+    )
+    .await
+    .data();
+    data.get("n").and_then(serde_json::Value::as_u64).unwrap()
+}
+
+/// Read-modify-write with `update` on one key from many clients and two app servers: every
+/// acknowledged increment is kept, and the only refusals are the bounded retries giving up
+/// (`409`), which must stay rare.
+pub async fn concurrent_updates_lose_nothing(h: Harness) {
+    const CLIENTS: usize = 8;
+    const REQUESTS: usize = 25;
+    let seed = send(
+        &app(h.store.clone(), shared_clock(&h.clock)),
+        "/update/n",
+        None,
+    )
+    .await;
+    let cookie = seed.cookie().unwrap();
+    let statuses = hammer(&h, "/update/n", &cookie, CLIENTS, REQUESTS).await;
+    let kept = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let others: Vec<_> = statuses
+        .iter()
+        .filter(|s| !matches!(**s, StatusCode::OK | StatusCode::CONFLICT))
+        .collect();
+    assert!(others.is_empty(), "only 200 or 409: {others:?}");
+    assert_eq!(
+        count(&h, &cookie).await,
+        1 + kept as u64,
+        "every acknowledged increment is kept, none beyond"
+    );
+    assert!(
+        kept * 100 >= statuses.len() * 98,
+        "{kept} of {} updates acknowledged",
+        statuses.len()
+    );
+}
+
+/// `get` then `insert` of one key from many clients and two app servers: a request whose read
+/// went stale is refused with 409, never silently lost; every 200 is an increment kept.
+pub async fn concurrent_get_then_insert_is_kept_or_refused(h: Harness) {
+    const CLIENTS: usize = 8;
+    const REQUESTS: usize = 10;
+    let seed = send(
+        &app(h.store.clone(), shared_clock(&h.clock)),
+        "/get-then-insert/n",
+        None,
+    )
+    .await;
+    let cookie = seed.cookie().unwrap();
+    let statuses = hammer(&h, "/get-then-insert/n", &cookie, CLIENTS, REQUESTS).await;
+    let kept = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let others: Vec<_> = statuses
+        .iter()
+        .filter(|s| !matches!(**s, StatusCode::OK | StatusCode::CONFLICT))
+        .collect();
+    assert!(others.is_empty(), "only 200 or 409: {others:?}");
+    assert!(kept > 0, "some increments get through");
+    assert_eq!(
+        count(&h, &cookie).await,
+        1 + kept as u64,
+        "every acknowledged increment is kept, none beyond ({kept} of {} acknowledged)",
+        statuses.len()
+    );
 }
 
 pub async fn keys_are_isolated(h: Harness) {

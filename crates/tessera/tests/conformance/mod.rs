@@ -63,7 +63,8 @@ macro_rules! conformance_suite {
             round_trip, conditional_writes, delete, touch, exists, expiry_is_honoured,
             expired_save_is_a_delete, clear_expired, large_values, corrupt_record_is_a_fresh_session,
             lifecycle_cycle_id, lifecycle_flush, lifecycle_read_only_writes_nothing,
-            concurrent_writers_lose_nothing, keys_are_isolated);
+            concurrent_writers_lose_nothing, concurrent_updates_lose_nothing,
+            concurrent_get_then_insert_is_kept_or_refused, keys_are_isolated);
     };
     (@cases $harness:path; $($case:ident),* $(,)?) => {
         $(
