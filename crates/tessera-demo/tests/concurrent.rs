@@ -126,7 +126,10 @@ async fn hammer(store: &str) {
     eprintln!(
         "{store}: {ok} of {} answered 200, the rest {:?}",
         statuses.len(),
-        statuses.iter().filter(|s| **s != StatusCode::OK).collect::<Vec<_>>()
+        statuses
+            .iter()
+            .filter(|s| **s != StatusCode::OK)
+            .collect::<Vec<_>>()
     );
     assert_eq!(server_errors, 0, "{store}: no 5xx");
     assert!(

@@ -6,7 +6,8 @@
 //! - a [`Session`] handle with the Django/Flask API (`get`, `insert`, `setdefault`, `remove`,
 //!   `clear`, `flush`, `cycle_id`, `set_expiry`, `permanent`, …), typed with serde;
 //! - a [`SessionLayer`] with Flask's lifecycle: lazy loading, saving only what changed,
-//!   conditional writes that lose no update when requests race, `Vary: Cookie`;
+//!   conditional writes that lose no update when requests race (see
+//!   [concurrent requests](Session#concurrent-requests)), `Vary: Cookie`;
 //! - [`Storage`]: signed or encrypted cookie sessions, or a server-side
 //!   [`SessionStore`](store::SessionStore) picked by URL;
 //! - key rotation, keyed BLAKE3 signatures, XChaCha20-Poly1305 encryption, 256-bit ids from the OS.
@@ -107,6 +108,8 @@
 //! | `SESSION_KEY_PREFIX` | `session:` | prefix of server-side keys |
 //! | `SESSION_PROFILE` | `native` | `native`, `flask` or `django`: whose formats to read and write ([`interop`]) |
 //! | `SESSION_STORE_TIMEOUT_MS` | `3000` | bound on every store operation; past it the request gets `503` |
+//! | `SESSION_STALE_WRITES` | `conflict` | a write based on a value another request changed: `conflict` (`409`) or `last-writer-wins` |
+//! | `SESSION_SAVE_RETRY_MS` | `1000` | how long a save retries after conflicts with other app servers |
 //!
 //! [tower]: https://docs.rs/tower
 //! [axum]: https://docs.rs/axum

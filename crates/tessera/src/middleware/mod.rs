@@ -13,14 +13,17 @@
 //!   one causes no write; the cookie is set when the session is saved, its id changed, its
 //!   expiry is refreshed, or its key was rotated; `Vary: Cookie` marks every response whose
 //!   session was loaded;
-//! - saves are conditional: on a conflict the request waits a random pause whose bound doubles
-//!   with each try (250 µs up to 32 ms), reloads the record past any cache
+//! - saves are conditional. Commits of one session in one process take turns, and a commit
+//!   behind another lays its changes over the record that one wrote. When another app server
+//!   saved meanwhile, the request waits a random pause whose bound doubles with each try
+//!   (250 µs up to 32 ms), reloads the record past any cache
 //!   ([`SessionStore::reload`](crate::store::SessionStore::reload)), lays its per-key changes
-//!   over it and saves again, so concurrent requests changing different keys both survive (a
-//!   key both changed ends with the later save's value); a session deleted meanwhile is not
-//!   resurrected and the request gets `400`;
+//!   over it and saves again, for at most the configured retry time. What is merged and what is
+//!   refused (`409`) is described under [concurrent requests](crate::Session#concurrent-requests);
+//!   a session deleted meanwhile is not resurrected and the request gets `400`;
 //! - a store that fails or does not answer within the timeout turns the response into a
-//!   `503 Service Unavailable` and logs the cause.
+//!   `503 Service Unavailable` and logs the cause. A response replaced because of a failed
+//!   save carries the [`SaveFailure`] in its extensions.
 
 mod bounded;
 mod commit;

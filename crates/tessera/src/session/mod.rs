@@ -3,7 +3,7 @@
 //! The handle never talks to a store. The middleware loads it before the handler asks for it
 //! and saves what changed after the handler returns, so reads and writes are plain method calls
 //! with no `.await`. Every write is recorded per key, with whether the request read the key
-//! first ([`changes`]), which is what lets the middleware lay a request's changes over a record
+//! first, which is what lets the middleware lay a request's changes over a record
 //! another request saved meanwhile without losing either request's update.
 
 mod changes;
