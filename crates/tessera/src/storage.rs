@@ -77,7 +77,12 @@ impl Storage {
                 "a cache goes in front of a server-side store, but SESSION_URL names cookie sessions",
             ));
         };
-        let cache = store::open(cache_url, &options)
+        // The cache keeps tessera's own envelopes whatever the profile: only the database
+        // speaks the other framework's format.
+        let cache_options = options
+            .clone()
+            .with_profile(crate::Profile::Native, config.policy());
+        let cache = store::open(cache_url, &cache_options)
             .await
             .map_err(ConfigError::Cache)?;
         let cache_timeout = (config.store_timeout() / 4).min(DEFAULT_CACHE_TIMEOUT);
@@ -108,6 +113,40 @@ mod tests {
             .unwrap();
         let err = Storage::from_config(&config).await.unwrap_err().to_string();
         assert!(err.starts_with("SESSION_CACHE_URL"), "{err}");
+    }
+
+    /// Every profile with a server-side format works behind a cache.
+    #[cfg(all(feature = "memory", feature = "sqlite"))]
+    #[tokio::test]
+    async fn every_server_side_profile_takes_a_cache() {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-cache-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (profile, query) in [
+            (crate::Profile::Native, ""),
+            (crate::Profile::FlaskSession, "?table=sessions"),
+            (crate::Profile::Django, "?migrate=true"),
+        ] {
+            let db = dir.join(format!("{profile}.db"));
+            let config = SessionConfig::builder()
+                .secret_key("cache-profile-test-secret-key-0123456789")
+                .profile(profile)
+                .url(format!("sqlite://{}{query}", db.display()))
+                .cache_url("memory")
+                .build()
+                .unwrap();
+            let storage = Storage::from_config(&config).await.unwrap();
+            let Storage::Store(store) = &storage else {
+                panic!("{profile}: a store")
+            };
+            assert_eq!(
+                store.profile(),
+                profile,
+                "the cache forwards the database's profile"
+            );
+            crate::SessionLayer::new(storage, config).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[cfg(feature = "memory")]

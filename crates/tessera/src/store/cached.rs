@@ -298,6 +298,11 @@ impl SessionStore for CachedStore {
         Ok(touched)
     }
 
+    /// The database's: it is the one that keeps the profile's format.
+    fn profile(&self) -> crate::Profile {
+        self.db.profile()
+    }
+
     async fn clear_expired(&self) -> Result<u64, Error> {
         let removed = self.db.clear_expired().await?;
         if let Err(error) = self.cache.clear_expired().await {
