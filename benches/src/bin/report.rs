@@ -246,7 +246,18 @@ fn main() {
          (commands per request; commands a Lua script runs are listed under their own names but \
          travel in the EVALSHA's round trip); PostgreSQL: transactions per request from \
          `pg_stat_database` (each statement outside a transaction is one; approximate, since \
-         statistics are flushed asynchronously).\n",
+         statistics are flushed asynchronously).\n\
+         - **Hot session**: `client hot` (`benches/src/bin/client.rs`) pinned to CPU 1, the \
+         server to CPU 0: one thread per connection, one keep-alive connection each, all \
+         sending one session's cookie with `GET /incr` (add one to `count` in the session) for \
+         a few seconds after a 1 s warm-up on the same session; every status and every latency \
+         is recorded. \
+         tessera's handler uses its read-modify-write `Session::update`; tower-sessions' and \
+         actix-session's get the counter and insert it plus one, which is what they offer. A \
+         200 is an acknowledged increment; `GET /count` reads the counter before and after the \
+         run, and *lost* = acknowledged − (after − before). Other answers are counted by status \
+         (tessera's `409 Conflict` refuses an increment, it does not lose one). Round trips as \
+         above, divided by the acknowledged writes.\n",
         seeds = if m("n") == "20" { 8 } else { 32 },
         n = m("n"),
         c = m("connections"),
@@ -564,6 +575,8 @@ fn main() {
         );
     }
 
+    hot_session(w, &read_tsv(dir, "hot.tsv"));
+
     std::fs::write(md_out, md).expect("write the markdown");
     // The plot shows the configurations wrk measured (callgrind-only rows have no bar).
     let plotted: Vec<(String, String)> = configs
@@ -658,4 +671,98 @@ fn svg(configs: &[(String, String)], rps: &Rps) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The hot-session table: one session, many connections incrementing its counter.
+fn hot_session(w: &mut String, rows: &[Row]) {
+    let _ = writeln!(w, "\n## Hot session\n");
+    if rows.is_empty() {
+        let _ = writeln!(w, "Not measured in this run.");
+        return;
+    }
+    let (connections, seconds) = (&rows[0]["connections"], num(&rows[0], "seconds"));
+    let _ = writeln!(
+        w,
+        "{connections} connections send `GET /incr` with the cookie of one session for \
+         {seconds:.0} s; each answer 200 acknowledges one increment of the session's counter. \
+         *Lost*: acknowledged increments the counter does not hold afterwards \
+         (acknowledged − (after − before)). *Other answers*: statuses other than 200, by \
+         status (a 409 is a refused increment, not a lost one); *no answer*: requests that got \
+         no reply. Latency percentiles cover every answer. Round trips per acknowledged \
+         write: Redis commands the server sent (tessera's EVALSHA counts once, the commands its \
+         Lua scripts run inside it are not round trips) or PostgreSQL transactions, divided by \
+         the 200s; `–` for the in-process memory stores.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| framework | store | requests/s | p50 µs | p99 µs | acknowledged (200) | other answers | no answer | counter before → after | lost increments | round trips per acknowledged write | commands per acknowledged write |\n\
+         |---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"
+    );
+    for r in rows {
+        let other = match r["other"].as_str() {
+            "-" | "" => "–".to_owned(),
+            list => list
+                .split(',')
+                .map(|pair| match pair.split_once(':') {
+                    Some((status, n)) => {
+                        format!("{status} × {}", fmt_n(n.parse().unwrap_or(f64::NAN)))
+                    }
+                    None => pair.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let round_trips = match r["round_trips"].as_str() {
+            "-" | "" => "–".to_owned(),
+            v => v.to_owned(),
+        };
+        let commands = if r["commands"].starts_with("none") {
+            "–".to_owned()
+        } else {
+            r["commands"].clone()
+        };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {other} | {} | {} → {} | {} | {round_trips} | {commands} |",
+            r["framework"],
+            r["store"],
+            fmt_n(num(r, "rps")),
+            fmt_n(num(r, "p50_us")),
+            fmt_n(num(r, "p99_us")),
+            fmt_n(num(r, "ok")),
+            fmt_n(num(r, "io_errors")),
+            fmt_n(num(r, "initial")),
+            fmt_n(num(r, "final")),
+            fmt_n(num(r, "lost")),
+        );
+    }
+    for r in rows.iter().filter(|r| num(r, "new_cookies") > 0.0) {
+        let _ = writeln!(
+            w,
+            "\n{} on {}: {} answers set a cookie value other than the one sent (the client kept \
+             sending the first; an encrypted id cookie, as actix-session's by default, reads \
+             differently each time for the same session).",
+            r["framework"],
+            r["store"],
+            fmt_n(num(r, "new_cookies"))
+        );
+    }
+    let have = |f: &str, s: &str| rows.iter().any(|r| r["framework"] == f && r["store"] == s);
+    let absent: Vec<String> = ["tessera", "tower-sessions", "actix-session"]
+        .iter()
+        .flat_map(|f| ["memory", "redis", "postgres"].map(|s| (*f, s)))
+        .filter(|(f, s)| !have(f, s))
+        .map(|(f, s)| {
+            let why = if f == "actix-session" && s != "redis" {
+                "actix-session has no such store of its own (0.11 ships a cookie store and a \
+                 Redis store)"
+            } else {
+                "not run in this pass"
+            };
+            format!("{f} on {s}: {why}")
+        })
+        .collect();
+    if !absent.is_empty() {
+        let _ = writeln!(w, "\nAbsent rows: {}.", absent.join("; "));
+    }
 }

@@ -7,10 +7,18 @@
 //! - `GET /update` reads a counter and writes it back plus one (scenario b);
 //! - `GET /create` starts a session holding a user name and `BENCH_PAYLOAD` bytes (scenario c);
 //! - `GET /none`   never touches the session (scenario d);
+//! - `GET /incr`   increments `count` in the session and returns the new value (the hot-session
+//!   scenario: many connections on one session);
+//! - `GET /count`  returns the stored `count` without changing it (0 if absent);
 //! - `GET /quit`   exits, so that callgrind writes its profile.
 //!
-//! Frameworks: `axum` and `actix` (no sessions), `tessera`, `tower-sessions`, `actix-session`.
+//! Frameworks: `axum` and `actix` (no sessions), `tessera`, `tower-sessions`, `actix-session`
+//! (the raw frameworks serve no `/incr` or `/count`: they have no session to count in).
 //! One worker thread each, so that servers are compared core for core.
+//!
+//! Each session framework's handlers are written as its users write them: tessera's with its
+//! read-modify-write `update` and `?` on every session call, tower-sessions' and
+//! actix-session's with get-then-insert (what they offer), their errors answered with a `500`.
 
 use std::net::SocketAddr;
 
@@ -91,7 +99,11 @@ mod axum_servers {
             // The raw handlers behind `Router::layer` with a layer that does nothing: what one
             // such level costs in axum itself (an extra boxed route and future per request).
             "axum-layered" => {
-                serve_app(listener, quit_route(raw().layer(tower_layer::Identity::new()))).await
+                serve_app(
+                    listener,
+                    quit_route(raw().layer(tower_layer::Identity::new())),
+                )
+                .await
             }
             "tessera" => {
                 let (routes, layer) = tessera_app(store).await;
@@ -129,7 +141,7 @@ mod axum_servers {
 
     async fn tessera_app(store: &str) -> (Router, tessera::SessionLayer) {
         use tessera::store::OpenOptions;
-        use tessera::{Session, SessionConfig, SessionLayer, Storage};
+        use tessera::{Session, SessionConfig, SessionLayer, Storage, ValueError};
 
         // `<store>-unsigned`: the id cookie carries the bare id, as tower-sessions' does.
         let (store, sign_id) = match store.strip_suffix("-unsigned") {
@@ -159,16 +171,13 @@ mod axum_servers {
         let routes = Router::new()
             .route(
                 "/read",
-                get(|s: Session| async move {
-                    s.get::<String>("user").ok().flatten().unwrap_or_default()
-                }),
+                get(|s: Session| async move { s.get_or_default::<String>("user") }),
             )
             .route(
                 "/update",
                 get(|s: Session| async move {
-                    let n: u64 = s.get("n").ok().flatten().unwrap_or(0);
-                    let _ = s.insert("n", n + 1);
-                    "ok"
+                    s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+                    Ok::<_, ValueError>("ok")
                 }),
             )
             .route(
@@ -176,13 +185,26 @@ mod axum_servers {
                 get(move |s: Session| {
                     let payload = payload.clone();
                     async move {
-                        let _ = s.insert("user", "ada");
-                        let _ = s.insert("blob", payload);
-                        "created"
+                        s.insert("user", "ada")?;
+                        s.insert("blob", payload)?;
+                        Ok::<_, ValueError>("created")
                     }
                 }),
             )
-            .route("/none", get(|| async { "none" }));
+            .route("/none", get(|| async { "none" }))
+            .route(
+                "/incr",
+                get(|s: Session| async move {
+                    let n = s.update("count", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+                    Ok::<_, ValueError>(n.to_string())
+                }),
+            )
+            .route(
+                "/count",
+                get(|s: Session| async move {
+                    Ok::<_, ValueError>(s.get_or_default::<u64>("count")?.to_string())
+                }),
+            );
         (routes, layer)
     }
 
@@ -191,7 +213,14 @@ mod axum_servers {
         listener: tokio::net::TcpListener,
         quit_route: impl Fn(Router) -> Router,
     ) {
+        use axum::http::StatusCode;
         use tower_sessions::{Session, SessionManagerLayer, SessionStore};
+
+        // tower-sessions' errors are no responses: a failed session call is a 500.
+        fn failed(error: tower_sessions::session::Error) -> StatusCode {
+            eprintln!("session error: {error}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
 
         fn routes() -> Router {
             let payload = payload();
@@ -199,19 +228,16 @@ mod axum_servers {
                 .route(
                     "/read",
                     get(|s: Session| async move {
-                        s.get::<String>("user")
-                            .await
-                            .ok()
-                            .flatten()
-                            .unwrap_or_default()
+                        let user: Option<String> = s.get("user").await.map_err(failed)?;
+                        Ok::<_, StatusCode>(user.unwrap_or_default())
                     }),
                 )
                 .route(
                     "/update",
                     get(|s: Session| async move {
-                        let n: u64 = s.get("n").await.ok().flatten().unwrap_or(0);
-                        let _ = s.insert("n", n + 1).await;
-                        "ok"
+                        let n: u64 = s.get("n").await.map_err(failed)?.unwrap_or(0);
+                        s.insert("n", n + 1).await.map_err(failed)?;
+                        Ok::<_, StatusCode>("ok")
                     }),
                 )
                 .route(
@@ -219,13 +245,28 @@ mod axum_servers {
                     get(move |s: Session| {
                         let payload = payload.clone();
                         async move {
-                            let _ = s.insert("user", "ada").await;
-                            let _ = s.insert("blob", payload).await;
-                            "created"
+                            s.insert("user", "ada").await.map_err(failed)?;
+                            s.insert("blob", payload).await.map_err(failed)?;
+                            Ok::<_, StatusCode>("created")
                         }
                     }),
                 )
                 .route("/none", get(|| async { "none" }))
+                .route(
+                    "/incr",
+                    get(|s: Session| async move {
+                        let n: u64 = s.get("count").await.map_err(failed)?.unwrap_or(0);
+                        s.insert("count", n + 1).await.map_err(failed)?;
+                        Ok::<_, StatusCode>((n + 1).to_string())
+                    }),
+                )
+                .route(
+                    "/count",
+                    get(|s: Session| async move {
+                        let n: Option<u64> = s.get("count").await.map_err(failed)?;
+                        Ok::<_, StatusCode>(n.unwrap_or(0).to_string())
+                    }),
+                )
         }
         let app = quit_route(routes());
         async fn serve_with<S: SessionStore + Clone>(
@@ -244,7 +285,12 @@ mod axum_servers {
                 let config = Config::from_url(&redis_url()).expect("redis url");
                 let pool = Pool::new(config, None, None, None, 1).expect("fred pool");
                 pool.init().await.expect("connect to redis");
-                serve_with(listener, app, tower_sessions_redis_store::RedisStore::new(pool)).await
+                serve_with(
+                    listener,
+                    app,
+                    tower_sessions_redis_store::RedisStore::new(pool),
+                )
+                .await
             }
             "postgres" => {
                 let pool = tower_sessions_sqlx_store::sqlx::PgPool::connect(&postgres_url())
@@ -276,20 +322,31 @@ mod actix_servers {
     use actix_web::cookie::Key;
     use actix_web::{web, App, HttpServer};
 
-    async fn read(s: Session) -> String {
-        s.get::<String>("user").ok().flatten().unwrap_or_default()
+    // actix-session's errors are responses (500): `?` turns them into `actix_web::Error`.
+    async fn read(s: Session) -> actix_web::Result<String> {
+        Ok(s.get::<String>("user")?.unwrap_or_default())
     }
 
-    async fn update(s: Session) -> &'static str {
-        let n: u64 = s.get("n").ok().flatten().unwrap_or(0);
-        let _ = s.insert("n", n + 1);
-        "ok"
+    async fn update(s: Session) -> actix_web::Result<&'static str> {
+        let n: u64 = s.get("n")?.unwrap_or(0);
+        s.insert("n", n + 1)?;
+        Ok("ok")
     }
 
-    async fn create(s: Session, payload: web::Data<String>) -> &'static str {
-        let _ = s.insert("user", "ada");
-        let _ = s.insert("blob", payload.get_ref());
-        "created"
+    async fn create(s: Session, payload: web::Data<String>) -> actix_web::Result<&'static str> {
+        s.insert("user", "ada")?;
+        s.insert("blob", payload.get_ref())?;
+        Ok("created")
+    }
+
+    async fn incr(s: Session) -> actix_web::Result<String> {
+        let n: u64 = s.get("count")?.unwrap_or(0);
+        s.insert("count", n + 1)?;
+        Ok((n + 1).to_string())
+    }
+
+    async fn count(s: Session) -> actix_web::Result<String> {
+        Ok(s.get::<u64>("count")?.unwrap_or(0).to_string())
     }
 
     async fn none() -> &'static str {
@@ -335,6 +392,8 @@ mod actix_servers {
                         .route("/update", web::get().to(update))
                         .route("/create", web::get().to(create))
                         .route("/none", web::get().to(none))
+                        .route("/incr", web::get().to(incr))
+                        .route("/count", web::get().to(count))
                         .route("/quit", web::get().to(quit_route))
                 })
                 .workers(1)
@@ -358,6 +417,8 @@ mod actix_servers {
                         .route("/update", web::get().to(update))
                         .route("/create", web::get().to(create))
                         .route("/none", web::get().to(none))
+                        .route("/incr", web::get().to(incr))
+                        .route("/count", web::get().to(count))
                         .route("/quit", web::get().to(quit_route))
                 })
                 .workers(1)
