@@ -751,3 +751,124 @@ async fn an_update_behind_a_commit_of_this_process_is_laid_over_it() {
         "laid over the nested request's record at once: no refused write, no reload"
     );
 }
+
+/// A memory store whose next save, once armed, waits at a gate until the test opens it; it
+/// counts the writes it performed.
+#[derive(Debug)]
+struct Gated {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+    at_gate: tokio::sync::Notify,
+    gate: tokio::sync::Semaphore,
+    writes: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl SessionStore for Gated {
+    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
+        self.inner.load(id).await
+    }
+    async fn save(&self, id: &SessionId, r: &Record, e: Expected) -> Result<Saved, Error> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.at_gate.notify_one();
+            self.gate.acquire().await.unwrap().forget();
+        }
+        let saved = self.inner.save(id, r, e).await?;
+        if matches!(saved, Saved::Written(_)) {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(saved)
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        self.inner.delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, Error> {
+        self.inner.touch(id, at).await
+    }
+    async fn clear_expired(&self) -> Result<u64, Error> {
+        self.inner.clear_expired().await
+    }
+}
+
+/// Commits that queue behind a save in flight are written together, in one store write, each
+/// judged on its own: a stale read is refused alone.
+#[tokio::test]
+async fn commits_waiting_behind_a_save_are_written_as_one_group() {
+    let store = Arc::new(Gated {
+        inner: MemoryStore::new(100),
+        armed: false.into(),
+        at_gate: tokio::sync::Notify::new(),
+        gate: tokio::sync::Semaphore::new(0),
+        writes: 0.into(),
+    });
+    let (handled, mut handlers_done) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (bump_done, stale_done) = (handled.clone(), handled);
+    let app = Router::new()
+        .route(
+            "/bump",
+            get(move |s: Session| {
+                let done = bump_done.clone();
+                async move {
+                    s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).unwrap();
+                    done.send(()).unwrap();
+                }
+            }),
+        )
+        .route(
+            "/stale",
+            get(move |s: Session| {
+                let done = stale_done.clone();
+                async move {
+                    let n: u64 = s.get_or_default("n").unwrap();
+                    s.insert("n", n + 100).unwrap();
+                    done.send(()).unwrap();
+                }
+            }),
+        )
+        .layer(SessionLayer::new(Storage::Store(store.clone()), base().build().unwrap()).unwrap());
+    let request = |uri: &str, cookie: Option<&str>| {
+        let mut req = Request::get(uri);
+        if let Some(cookie) = cookie {
+            req = req.header(COOKIE, cookie);
+        }
+        let app = app.clone();
+        let req = req.body(Body::empty()).unwrap();
+        tokio::spawn(async move { app.oneshot(req).await.unwrap().status() })
+    };
+    let cookie = send(&app, "/bump", None).await.cookie();
+    handlers_done.recv().await.unwrap();
+    assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The first commit's write waits at the gate; the others load, run and queue behind it.
+    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = request("/bump", Some(&cookie));
+    store.at_gate.notified().await;
+    handlers_done.recv().await.unwrap();
+    let mut queued: Vec<_> = (0..4).map(|_| request("/bump", Some(&cookie))).collect();
+    queued.push(request("/stale", Some(&cookie)));
+    for _ in 0..queued.len() {
+        // On this single-threaded runtime a handler's commit joins the queue in the same poll
+        // in which the handler returns, before this test runs again.
+        handlers_done.recv().await.unwrap();
+    }
+    store.gate.add_permits(1);
+
+    assert_eq!(first.await.unwrap(), 200);
+    let stale = queued.pop().unwrap().await.unwrap();
+    for bump in queued {
+        assert_eq!(bump.await.unwrap(), 200);
+    }
+    assert_eq!(stale, StatusCode::CONFLICT, "its read of n went stale");
+    let loaded = store.inner.load(&id_of(&cookie)).await.unwrap().unwrap();
+    assert_eq!(
+        loaded.record.data["n"],
+        json!(6),
+        "the seed and five increments"
+    );
+    assert_eq!(
+        store.writes.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "the seed, the gated write, and one write for the four queued increments"
+    );
+}

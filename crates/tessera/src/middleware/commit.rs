@@ -9,14 +9,14 @@ use tracing::{debug, error, warn};
 use super::bounded::bounded;
 use super::ids::IdCookie;
 use super::lazy::Opened;
-use super::queue::Turn;
+use super::queue::{Joined, Lead, Member, Outcome, Turn as QueueTurn};
 use super::{cookies, Backend, SessionError, Shared};
 use crate::config::{SessionConfig, StaleWrites};
 use crate::cookie_session::CookieCodec;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::Record;
-use crate::session::{Origin, State};
+use crate::record::{Record, Version};
+use crate::session::{Origin, Session, State};
 use crate::store::{Expected, Loaded, Saved, SharedStore};
 
 /// What the response's `Set-Cookie` should say.
@@ -207,14 +207,16 @@ pub(crate) async fn commit_store(
     }
 }
 
-/// Deletes `id`'s record in its commit turn, so a commit of the same session waiting in this
-/// process learns it is gone.
+/// Deletes `id`'s record; a queue of this session in this process forgets its copy.
 async fn delete(shared: &Shared, store: &SharedStore, id: &SessionId) -> Result<(), SessionError> {
-    let mut turn = shared.queues.enter(id, shared.config.store_timeout).await?;
     bounded(shared, "delete", store.delete(id)).await?;
-    turn.deleted();
+    shared.queues.forget(id);
     Ok(())
 }
+
+/// What a save stored: the id, the expiry choice and the deadline; `None` when the merge with
+/// concurrent requests left the session empty (it was then deleted).
+type Stored = Option<(SessionId, Expiry, OffsetDateTime)>;
 
 async fn save_session(
     shared: &Shared,
@@ -222,49 +224,20 @@ async fn save_session(
     ids: &IdCookie,
     opened: &Opened,
 ) -> Result<CookieUpdate, SessionError> {
-    let config = &shared.config;
-    let now = config.clock.now();
-    let (origin_id, version, drop_origin, expiry) = {
+    let now = shared.config.clock.now();
+    let (origin_id, version, drop_origin) = {
         let state = opened.session.lock();
         (
             state.origin.as_ref().and_then(|o| o.id.clone()),
             state.origin.as_ref().and_then(|o| o.version),
             state.drop_origin,
-            state.expiry,
         )
     };
-    let deadline = (expiry, config.policy.deadline(expiry, now));
     let saved = match (&origin_id, version, drop_origin) {
         (Some(id), Some(version), false) => {
-            let mut turn = shared.queues.enter(id, config.store_timeout).await?;
-            let target = (id.clone(), Expected::Version(version));
-            save(
-                shared,
-                store,
-                opened,
-                target,
-                Some(&mut turn),
-                deadline,
-                now,
-            )
-            .await?
+            save_existing(shared, store, opened, id, version, now).await?
         }
-        _ => {
-            let id = config
-                .profile
-                .generate_id()
-                .map_err(crate::store::Error::from)?;
-            save(
-                shared,
-                store,
-                opened,
-                (id, Expected::Absent),
-                None,
-                deadline,
-                now,
-            )
-            .await?
-        }
+        _ => save_new(shared, store, opened, now).await?,
     };
     if let (true, Some(old)) = (drop_origin, &origin_id) {
         // The new record exists before the old one goes (Django's `cycle_key` order), so
@@ -272,7 +245,6 @@ async fn save_session(
         delete(shared, store, old).await?;
     }
     let Some((id, expiry, expires_at)) = saved else {
-        // Emptied by the merge with a concurrent request's save.
         return Ok(removal(shared, opened));
     };
     Ok(set_cookie(
@@ -284,108 +256,271 @@ async fn save_session(
     ))
 }
 
-/// The conditional-write loop: save `target` (an id and the precondition), and on a conflict
-/// reload, lay this request's changes over the fresh record and save again, for at most
-/// `save_retries` retries and `save_retry_time`. `turn` is the session's commit turn in this
-/// process (for an existing session): a record a previous commit wrote there is used without
-/// a failed write first. `deadline` is the session's expiry choice and its deadline at `now`,
-/// recomputed only if a merge changes the choice. Returns the id, expiry and deadline saved, or
-/// `None` when the merge left the session empty (it is then deleted).
-async fn save(
+/// The record `state` would store at `now`.
+fn record_of(config: &SessionConfig, state: &State, now: OffsetDateTime) -> Record {
+    Record {
+        data: state.data.clone(),
+        expiry: state.expiry,
+        expires_at: config.policy.deadline(state.expiry, now),
+    }
+}
+
+/// Saves a new session (or a cycled one) under a new id.
+async fn save_new(
     shared: &Shared,
     store: &SharedStore,
     opened: &Opened,
-    (mut id, mut expected): (SessionId, Expected),
-    mut turn: Option<&mut Turn<'_>>,
-    mut deadline: (Expiry, OffsetDateTime),
     now: OffsetDateTime,
-) -> Result<Option<(SessionId, Expiry, OffsetDateTime)>, SessionError> {
+) -> Result<Stored, SessionError> {
     let config = &shared.config;
-    let refuse_stale = config.stale_writes == StaleWrites::Conflict;
-    if let (Some(turn), Expected::Version(version)) = (turn.as_deref(), expected) {
-        if let Some(latest) = turn.newer_than(version) {
-            opened.session.lock().rebase(&latest.record, refuse_stale)?;
-            expected = Expected::Version(latest.version);
-        }
-    }
-    // The retry time counts from the first conflict: the first try is bounded by the store
-    // timeout alone (it may wait for another app server's write of the same session).
-    let mut retrying_since = None;
+    let record = record_of(config, &opened.session.lock(), now);
     let attempts = config.save_retries.saturating_add(1);
-    for attempt in 0..attempts {
-        let record = {
-            let state = opened.session.lock();
-            if state.expiry != deadline.0 {
-                deadline = (state.expiry, config.policy.deadline(state.expiry, now));
-            }
-            Record {
-                data: state.data.clone(),
-                expiry: deadline.0,
-                expires_at: deadline.1,
-            }
-        };
-        if record.data.is_empty() {
-            if matches!(expected, Expected::Version(_)) {
-                bounded(shared, "delete", store.delete(&id)).await?;
-                if let Some(turn) = turn.as_deref_mut() {
-                    turn.deleted();
-                }
-            }
-            return Ok(None);
-        }
-        match bounded(shared, "save", store.save(&id, &record, expected)).await? {
-            Saved::Written(version) => {
-                if attempt > 0 {
-                    debug!(session = %id, attempts = attempt + 1, "saved after conflicts");
-                }
-                let expiry = record.expiry;
-                let expires_at = record.expires_at;
-                if let (Some(turn), Expected::Version(replaced)) = (turn.as_deref_mut(), expected) {
-                    turn.replaced(replaced);
-                    turn.holds(Loaded { record, version });
-                }
-                let mut state = opened.session.lock();
-                state.id = Some(id.clone());
-                state.origin = Some(Origin {
-                    id: Some(id.clone()),
-                    version: Some(version),
-                });
-                return Ok(Some((id, expiry, expires_at)));
-            }
-            // A new id collided (at least 165 random bits: astronomically unlikely): never overwrite.
-            Saved::Conflict if expected == Expected::Absent => {
-                id = config
-                    .profile
-                    .generate_id()
-                    .map_err(crate::store::Error::from)?;
-            }
-            Saved::Conflict => {
-                if let (Some(turn), Expected::Version(stale)) = (turn.as_deref_mut(), expected) {
-                    turn.replaced(stale);
-                }
-                let since = *retrying_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= config.save_retry_time {
-                    return Err(SessionError::Contended(attempt + 1));
-                }
-                // Wait first, then reload: what is read right before the next try is freshest.
-                back_off(attempt).await;
-                let Some(fresh) = bounded(shared, "load", store.reload(&id)).await? else {
-                    if let Some(turn) = turn.as_deref_mut() {
-                        turn.deleted();
-                    }
-                    warn!(session = %id, "session deleted by a concurrent request; not saving");
-                    return Err(SessionError::Interrupted);
-                };
-                opened.session.lock().rebase(&fresh.record, refuse_stale)?;
-                expected = Expected::Version(fresh.version);
-                if let Some(turn) = turn.as_deref_mut() {
-                    turn.holds(fresh);
-                }
-            }
+    for _ in 0..attempts {
+        let id = config
+            .profile
+            .generate_id()
+            .map_err(crate::store::Error::from)?;
+        // A new id that collides (at least 165 random bits: astronomically unlikely) is never
+        // overwritten: another one is drawn.
+        if let Saved::Written(version) =
+            bounded(shared, "save", store.save(&id, &record, Expected::Absent)).await?
+        {
+            let mut state = opened.session.lock();
+            state.id = Some(id.clone());
+            state.origin = Some(Origin {
+                id: Some(id.clone()),
+                version: Some(version),
+            });
+            return Ok(Some((id, record.expiry, record.expires_at)));
         }
     }
     Err(SessionError::Contended(attempts))
 }
+
+/// Saves an existing session through its queue: as a member of a group another commit writes,
+/// or as the leader of a group.
+async fn save_existing(
+    shared: &Shared,
+    store: &SharedStore,
+    opened: &Opened,
+    id: &SessionId,
+    version: Version,
+    now: OffsetDateTime,
+) -> Result<Stored, SessionError> {
+    let lead = loop {
+        match shared.queues.join(id, &opened.session, version) {
+            Joined::Lead(lead) => break lead,
+            Joined::Follow(follower) => match follower.wait().await {
+                QueueTurn::Done(outcome) => return stored(&opened.session, id, outcome),
+                QueueTurn::Lead(lead) => break lead,
+                QueueTurn::Rejoin => {}
+            },
+        }
+    };
+    let group = lead.group();
+    let (me, mine) = Member::new(opened.session.clone(), version);
+    write_group(shared, store, &lead, id, me, group, now).await;
+    drop(lead);
+    // Every part of a group is told its outcome, the leader included.
+    let outcome = mine
+        .await
+        .unwrap_or(Outcome::Failed(SessionError::Contended(0)));
+    stored(&opened.session, id, outcome)
+}
+
+/// A commit's result from its group's outcome.
+fn stored(session: &Session, id: &SessionId, outcome: Outcome) -> Result<Stored, SessionError> {
+    match outcome {
+        Outcome::Saved(version, expiry, expires_at) => {
+            let mut state = session.lock();
+            state.id = Some(id.clone());
+            state.origin = Some(Origin {
+                id: Some(id.clone()),
+                version: Some(version),
+            });
+            Ok(Some((id.clone(), expiry, expires_at)))
+        }
+        Outcome::Deleted => Ok(None),
+        Outcome::Failed(error) => Err(error),
+        // Only a waiting member is told to lead, and it then leads.
+        Outcome::Lead => Err(SessionError::Contended(0)),
+    }
+}
+
+/// Writes a group: the leader's changes, then each member's, laid one after another over the
+/// freshest record the queue knows, then one conditional write. On a conflict with another app
+/// server: reload, lay them all over the fresh record again and retry, for at most
+/// `save_retries` retries and `save_retry_time` from the first conflict. A member whose read
+/// went stale is refused alone. Every part, the leader included, is told its outcome.
+async fn write_group(
+    shared: &Shared,
+    store: &SharedStore,
+    lead: &Lead<'_>,
+    id: &SessionId,
+    leader: Member,
+    members: Vec<Member>,
+    now: OffsetDateTime,
+) {
+    let config = &shared.config;
+    let refuse_stale = config.stale_writes == StaleWrites::Conflict;
+    let (mut base, mut expected) = match lead.newer_than(leader.version) {
+        Some(latest) => (Some(latest.record), latest.version),
+        None => (None, leader.version),
+    };
+    let mut parts: Vec<Option<Member>> = std::iter::once(leader).chain(members).map(Some).collect();
+    let mut retrying_since = None;
+    let attempts = config.save_retries.saturating_add(1);
+    let tell_all = |parts: &mut Vec<Option<Member>>, outcome: &dyn Fn() -> Outcome| {
+        for member in parts.iter_mut().filter_map(Option::take) {
+            member.tell(outcome());
+        }
+    };
+    for attempt in 0..attempts {
+        // Lay every live part's changes over the base, one after another.
+        let mut current = base.clone();
+        let mut live = 0;
+        for part in parts.iter_mut() {
+            let Some(member) = part else { continue };
+            let mut state = member.session.lock();
+            if let Some(record) = &current {
+                if let Err(stale) = state.rebase(record, refuse_stale) {
+                    drop(state);
+                    if let Some(member) = part.take() {
+                        member.tell(Outcome::Failed(SessionError::Conflict(stale)));
+                    }
+                    continue;
+                }
+            }
+            current = Some(record_of(config, &state, now));
+            live += 1;
+        }
+        let Some(record) = current.filter(|_| live > 0) else {
+            break;
+        };
+        if record.data.is_empty() {
+            let deleted = bounded(shared, "delete", store.delete(id)).await;
+            lead.holds(None);
+            match deleted {
+                Ok(()) => tell_all(&mut parts, &|| Outcome::Deleted),
+                Err(error) => {
+                    let relayed = Relayed::from(&error);
+                    tell_all(&mut parts, &|| Outcome::Failed(relayed.error()));
+                }
+            }
+            break;
+        }
+        match bounded(
+            shared,
+            "save",
+            store.save(id, &record, Expected::Version(expected)),
+        )
+        .await
+        {
+            Err(error) => {
+                lead.holds(None);
+                let relayed = Relayed::from(&error);
+                tell_all(&mut parts, &|| Outcome::Failed(relayed.error()));
+                break;
+            }
+            Ok(Saved::Written(version)) => {
+                if attempt > 0 {
+                    debug!(session = %id, attempts = attempt + 1, live, "saved after conflicts");
+                }
+                lead.replaced(expected);
+                let (expiry, expires_at) = (record.expiry, record.expires_at);
+                lead.holds(Some(Loaded { record, version }));
+                tell_all(&mut parts, &|| Outcome::Saved(version, expiry, expires_at));
+                break;
+            }
+            Ok(Saved::Conflict) => {
+                lead.replaced(expected);
+                let since = *retrying_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= config.save_retry_time {
+                    tell_all(&mut parts, &|| {
+                        Outcome::Failed(SessionError::Contended(attempt + 1))
+                    });
+                    break;
+                }
+                // Wait first, then reload: what is read right before the next try is freshest.
+                back_off(attempt).await;
+                match bounded(shared, "load", store.reload(id)).await {
+                    Err(error) => {
+                        lead.holds(None);
+                        let relayed = Relayed::from(&error);
+                        tell_all(&mut parts, &|| Outcome::Failed(relayed.error()));
+                        break;
+                    }
+                    Ok(None) => {
+                        lead.holds(None);
+                        warn!(session = %id, "session deleted by a concurrent request; not saving");
+                        tell_all(&mut parts, &|| Outcome::Failed(SessionError::Interrupted));
+                        break;
+                    }
+                    Ok(Some(fresh)) => {
+                        expected = fresh.version;
+                        base = Some(fresh.record.clone());
+                        lead.holds(Some(fresh));
+                    }
+                }
+            }
+        }
+    }
+    // Attempts exhausted (every other exit has told every part).
+    tell_all(&mut parts, &|| {
+        Outcome::Failed(SessionError::Contended(attempts))
+    });
+}
+
+/// A store error told to every member of a group (the error itself is not `Clone`).
+#[derive(Debug, Clone)]
+struct Relayed {
+    op: &'static str,
+    message: std::sync::Arc<str>,
+    timeout: Option<std::time::Duration>,
+}
+
+impl From<&crate::store::Error> for Relayed {
+    fn from(error: &crate::store::Error) -> Self {
+        let (op, timeout) = match error {
+            crate::store::Error::Timeout { op, after } => (*op, Some(*after)),
+            crate::store::Error::Unavailable { op, .. } => (*op, None),
+            _ => ("save", None),
+        };
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            op,
+            message: message.into(),
+            timeout,
+        }
+    }
+}
+
+impl Relayed {
+    fn error(&self) -> SessionError {
+        SessionError::Store(match self.timeout {
+            Some(after) => crate::store::Error::Timeout { op: self.op, after },
+            None => crate::store::Error::unavailable(self.op, RelayedCause(self.message.clone())),
+        })
+    }
+}
+
+/// The cause of a relayed store error: the original error chain, as text.
+#[derive(Debug)]
+struct RelayedCause(std::sync::Arc<str>);
+
+impl std::fmt::Display for RelayedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RelayedCause {}
 
 /// The first retry waits up to this long; each further one doubles the bound.
 const BACKOFF_STEP: std::time::Duration = std::time::Duration::from_micros(250);
