@@ -215,11 +215,11 @@ impl Lead<'_> {
     }
 
     /// The record to lay a commit loaded at `version` over instead, when this process has
-    /// replaced that version since (or it is the latest known).
+    /// replaced that version since.
     pub(crate) fn newer_than(&self, version: Version) -> Option<Loaded> {
         let tail = lock(&self.queue);
         let latest = tail.latest.as_ref()?;
-        (latest.version == version || tail.replaced.contains(&version)).then(|| latest.clone())
+        (latest.version != version && tail.replaced.contains(&version)).then(|| latest.clone())
     }
 
     /// `version` is no longer the stored one.
@@ -378,7 +378,7 @@ mod tests {
             Some(2),
             "loaded before the write, which has finished"
         );
-        assert_eq!(known(2), Some(2), "the latest itself");
+        assert_eq!(known(2), None, "already the latest");
         assert_eq!(known(7), None, "not known to be older: the store decides");
         drop(later);
         queues.forget(&id());
@@ -398,7 +398,8 @@ mod tests {
             let Joined::Lead(lead) = queues.join(id, &session(), Version::new(1)) else {
                 panic!("leads");
             };
-            lead.holds(Some(loaded(1)));
+            lead.replaced(Version::new(1));
+            lead.holds(Some(loaded(2)));
         }
         assert!(queues.len() <= SHARDS * IDLE_KEPT, "{} kept", queues.len());
         let Joined::Lead(last) = queues.join(ids.last().unwrap(), &session(), Version::new(1))
