@@ -2,34 +2,19 @@
 //! processes sharing each server store: every acknowledged increment is kept.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;
+use support::{free_port, Demo};
+
+mod support;
 
 const KEY: &str = "demo-concurrency-secret-key-0123456789abcdef";
 const CLIENTS: usize = 8;
 const REQUESTS: usize = 25;
-
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn url(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_owned())

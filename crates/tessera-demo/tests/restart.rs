@@ -1,30 +1,16 @@
 //! The demo as its users run it: the binary, its default SQLite store, a restart in between.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
-struct Demo(Child);
+mod support;
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{free_port, Demo};
 
 /// Starts the demo in `dir` with no SECRET_KEY or SESSION_URL and waits until it answers.
 async fn start(dir: &Path, port: u16) -> Demo {

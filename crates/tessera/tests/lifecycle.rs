@@ -637,12 +637,35 @@ fn racing_routes(store: Arc<Counting>, me: Arc<std::sync::OnceLock<Router>>) -> 
         )
 }
 
-/// A memory store that counts conditional writes refused and reloads.
+/// A memory store that counts writes, refused writes and reloads; once armed, its next save
+/// waits at a gate until the test opens it.
 #[derive(Debug)]
 struct Counting {
     inner: MemoryStore,
+    writes: std::sync::atomic::AtomicU32,
     conflicts: std::sync::atomic::AtomicU32,
     reloads: std::sync::atomic::AtomicU32,
+    armed: std::sync::atomic::AtomicBool,
+    at_gate: tokio::sync::Notify,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Counting {
+    fn new() -> Self {
+        Self {
+            inner: MemoryStore::new(100),
+            writes: 0.into(),
+            conflicts: 0.into(),
+            reloads: 0.into(),
+            armed: false.into(),
+            at_gate: tokio::sync::Notify::new(),
+            gate: tokio::sync::Semaphore::new(0),
+        }
+    }
+
+    fn count(counter: &std::sync::atomic::AtomicU32) -> u32 {
+        counter.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
@@ -651,11 +674,16 @@ impl SessionStore for Counting {
         self.inner.load(id).await
     }
     async fn save(&self, id: &SessionId, r: &Record, e: Expected) -> Result<Saved, Error> {
-        let saved = self.inner.save(id, r, e).await?;
-        if saved == Saved::Conflict {
-            self.conflicts
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.at_gate.notify_one();
+            self.gate.acquire().await.unwrap().forget();
         }
+        let saved = self.inner.save(id, r, e).await?;
+        let counter = match saved {
+            Saved::Written(_) => &self.writes,
+            Saved::Conflict => &self.conflicts,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(saved)
     }
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
@@ -675,11 +703,7 @@ impl SessionStore for Counting {
 }
 
 fn racing_app(config: SessionConfigBuilder) -> (Router, Arc<Counting>) {
-    let store = Arc::new(Counting {
-        inner: MemoryStore::new(100),
-        conflicts: Default::default(),
-        reloads: Default::default(),
-    });
+    let store = Arc::new(Counting::new());
     let me = Arc::new(std::sync::OnceLock::new());
     let app = racing_routes(store.clone(), me.clone())
         .layer(SessionLayer::new(Storage::Store(store.clone()), config.build().unwrap()).unwrap());
@@ -719,7 +743,7 @@ async fn a_stale_read_based_write_is_a_409_that_saves_nothing() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(body.is_empty(), "nothing of the session in the body");
     assert_eq!(stored_n(&store, &cookie).await, 11, "the other save stands");
-    assert_eq!(store.reloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(Counting::count(&store.reloads), 1);
 }
 
 #[tokio::test]
@@ -743,8 +767,8 @@ async fn an_update_behind_a_commit_of_this_process_is_laid_over_it() {
         200
     );
     assert_eq!(stored_n(&store, &cookie).await, 3, "both increments kept");
-    let conflicts = store.conflicts.load(std::sync::atomic::Ordering::SeqCst);
-    let reloads = store.reloads.load(std::sync::atomic::Ordering::SeqCst);
+    let conflicts = Counting::count(&store.conflicts);
+    let reloads = Counting::count(&store.reloads);
     assert_eq!(
         (conflicts, reloads),
         (0, 0),
@@ -752,56 +776,11 @@ async fn an_update_behind_a_commit_of_this_process_is_laid_over_it() {
     );
 }
 
-/// A memory store whose next save, once armed, waits at a gate until the test opens it; it
-/// counts the writes it performed.
-#[derive(Debug)]
-struct Gated {
-    inner: MemoryStore,
-    armed: std::sync::atomic::AtomicBool,
-    at_gate: tokio::sync::Notify,
-    gate: tokio::sync::Semaphore,
-    writes: std::sync::atomic::AtomicU32,
-}
-
-#[async_trait]
-impl SessionStore for Gated {
-    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
-        self.inner.load(id).await
-    }
-    async fn save(&self, id: &SessionId, r: &Record, e: Expected) -> Result<Saved, Error> {
-        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            self.at_gate.notify_one();
-            self.gate.acquire().await.unwrap().forget();
-        }
-        let saved = self.inner.save(id, r, e).await?;
-        if matches!(saved, Saved::Written(_)) {
-            self.writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(saved)
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.inner.delete(id).await
-    }
-    async fn touch(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, Error> {
-        self.inner.touch(id, at).await
-    }
-    async fn clear_expired(&self) -> Result<u64, Error> {
-        self.inner.clear_expired().await
-    }
-}
-
 /// Commits that queue behind a save in flight are written together, in one store write, each
 /// judged on its own: a stale read is refused alone.
 #[tokio::test]
 async fn commits_waiting_behind_a_save_are_written_as_one_group() {
-    let store = Arc::new(Gated {
-        inner: MemoryStore::new(100),
-        armed: false.into(),
-        at_gate: tokio::sync::Notify::new(),
-        gate: tokio::sync::Semaphore::new(0),
-        writes: 0.into(),
-    });
+    let store = Arc::new(Counting::new());
     let (handled, mut handlers_done) = tokio::sync::mpsc::unbounded_channel::<()>();
     let (bump_done, stale_done) = (handled.clone(), handled);
     let app = Router::new()
@@ -838,7 +817,7 @@ async fn commits_waiting_behind_a_save_are_written_as_one_group() {
     };
     let cookie = send(&app, "/bump", None).await.cookie();
     handlers_done.recv().await.unwrap();
-    assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(Counting::count(&store.writes), 1);
 
     // The first commit's write waits at the gate; the others load, run and queue behind it.
     store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -867,7 +846,7 @@ async fn commits_waiting_behind_a_save_are_written_as_one_group() {
         "the seed and five increments"
     );
     assert_eq!(
-        store.writes.load(std::sync::atomic::Ordering::SeqCst),
+        Counting::count(&store.writes),
         3,
         "the seed, the gated write, and one write for the four queued increments"
     );

@@ -127,11 +127,12 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Result<CookieUpdat
         Plan::Touch(id, expiry) => Err(Work::Touch(id, expiry)),
         Plan::Resend(id, expiry) => {
             let now = now.get();
-            Ok(set_cookie(
+            Ok(id_cookie(
                 shared,
-                id_value(shared, ids, opened, &id),
-                expiry,
-                config.policy.deadline(expiry, now),
+                ids,
+                opened,
+                &id,
+                (expiry, config.policy.deadline(expiry, now)),
                 now,
             ))
         }
@@ -192,11 +193,12 @@ pub(crate) async fn commit_store(
             let now = config.clock.now();
             let expires_at = config.policy.deadline(expiry, now);
             if bounded(shared, "touch", store.touch(&id, expires_at)).await? {
-                Ok(set_cookie(
+                Ok(id_cookie(
                     shared,
-                    id_value(shared, ids, opened, &id),
-                    expiry,
-                    expires_at,
+                    ids,
+                    opened,
+                    &id,
+                    (expiry, expires_at),
                     now,
                 ))
             } else {
@@ -247,11 +249,12 @@ async fn save_session(
     let Some((id, expiry, expires_at)) = saved else {
         return Ok(removal(shared, opened));
     };
-    Ok(set_cookie(
+    Ok(id_cookie(
         shared,
-        id_value(shared, ids, opened, &id),
-        expiry,
-        expires_at,
+        ids,
+        opened,
+        &id,
+        (expiry, expires_at),
         now,
     ))
 }
@@ -538,6 +541,24 @@ async fn back_off(attempt: u32) {
         Err(_) => 1.0,
     };
     tokio::time::sleep(bound.mul_f64(fraction)).await;
+}
+
+/// The `Set-Cookie` naming `id`, for a session with this expiry choice and deadline.
+fn id_cookie(
+    shared: &Shared,
+    ids: &IdCookie,
+    opened: &Opened,
+    id: &SessionId,
+    (expiry, expires_at): (Expiry, OffsetDateTime),
+    now: OffsetDateTime,
+) -> CookieUpdate {
+    set_cookie(
+        shared,
+        id_value(shared, ids, opened, id),
+        expiry,
+        expires_at,
+        now,
+    )
 }
 
 /// The cookie value naming `id`, in the profile's form. The request's own cookie is reused

@@ -479,6 +479,24 @@ async fn hammer(
     statuses
 }
 
+/// Checks that every answer was `200` or `409` and that the count (seeded at 1) is 1 plus the
+/// increments answered `200`; returns how many were.
+async fn assert_acknowledged_are_kept(h: &Harness, cookie: &str, statuses: &[StatusCode]) -> usize {
+    let kept = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let others: Vec<_> = statuses
+        .iter()
+        .filter(|s| !matches!(**s, StatusCode::OK | StatusCode::CONFLICT))
+        .collect();
+    assert!(others.is_empty(), "only 200 or 409: {others:?}");
+    assert_eq!(
+        count(h, cookie).await,
+        1 + kept as u64,
+        "every acknowledged increment is kept, none beyond ({kept} of {} acknowledged)",
+        statuses.len()
+    );
+    kept
+}
+
 async fn count(h: &Harness, cookie: &str) -> u64 {
     let data = send(
         &app(h.store.clone(), shared_clock(&h.clock)),
@@ -504,17 +522,7 @@ pub async fn concurrent_updates_lose_nothing(h: Harness) {
     .await;
     let cookie = seed.cookie().unwrap();
     let statuses = hammer(&h, "/update/n", &cookie, CLIENTS, REQUESTS).await;
-    let kept = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let others: Vec<_> = statuses
-        .iter()
-        .filter(|s| !matches!(**s, StatusCode::OK | StatusCode::CONFLICT))
-        .collect();
-    assert!(others.is_empty(), "only 200 or 409: {others:?}");
-    assert_eq!(
-        count(&h, &cookie).await,
-        1 + kept as u64,
-        "every acknowledged increment is kept, none beyond"
-    );
+    let kept = assert_acknowledged_are_kept(&h, &cookie, &statuses).await;
     assert!(
         kept * 100 >= statuses.len() * 98,
         "{kept} of {} updates acknowledged",
@@ -535,19 +543,8 @@ pub async fn concurrent_get_then_insert_is_kept_or_refused(h: Harness) {
     .await;
     let cookie = seed.cookie().unwrap();
     let statuses = hammer(&h, "/get-then-insert/n", &cookie, CLIENTS, REQUESTS).await;
-    let kept = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let others: Vec<_> = statuses
-        .iter()
-        .filter(|s| !matches!(**s, StatusCode::OK | StatusCode::CONFLICT))
-        .collect();
-    assert!(others.is_empty(), "only 200 or 409: {others:?}");
+    let kept = assert_acknowledged_are_kept(&h, &cookie, &statuses).await;
     assert!(kept > 0, "some increments get through");
-    assert_eq!(
-        count(&h, &cookie).await,
-        1 + kept as u64,
-        "every acknowledged increment is kept, none beyond ({kept} of {} acknowledged)",
-        statuses.len()
-    );
 }
 
 pub async fn keys_are_isolated(h: Harness) {
