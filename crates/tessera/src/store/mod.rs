@@ -317,6 +317,28 @@ impl OpenOptions {
         self
     }
 
+    /// The record codec of `profile`, resolved once with the policy, keys and clock
+    /// ([`codec::for_profile`](crate::codec::for_profile)): what a store turns records into
+    /// bytes with.
+    ///
+    /// ```
+    /// use tessera::store::OpenOptions;
+    /// use tessera::{ExpiryPolicy, Profile};
+    ///
+    /// # fn main() -> Result<(), tessera::codec::CodecError> {
+    /// let options = OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+    /// assert_eq!(options.codec()?.profile(), Profile::FlaskSession);
+    /// # Ok(()) }
+    /// ```
+    pub fn codec(&self) -> Result<crate::codec::SharedCodec, crate::codec::CodecError> {
+        crate::codec::for_profile(
+            self.profile,
+            self.policy,
+            self.keys.as_ref(),
+            self.clock.clone(),
+        )
+    }
+
     /// The options a [`SessionConfig`](crate::SessionConfig) implies.
     pub fn from_config(config: &crate::SessionConfig) -> Self {
         Self {
