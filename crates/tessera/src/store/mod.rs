@@ -241,6 +241,21 @@ impl Error {
     }
 }
 
+/// The [`Error::Corrupt`] for stored bytes a codec could not decode: its source is the
+/// format's own error, as the store's message already names the session.
+#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
+    Error::corrupt(id, error.into_source())
+}
+
+/// The error for a record a codec could not encode. No codec fails today; until the store
+/// error has a variant of its own for it, it is [`Error::Corrupt`] with the codec's error
+/// (which says the record cannot be written) as its source.
+#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+pub(crate) fn unencodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
+    Error::corrupt(id, error)
+}
+
 /// What [`open`] passes to a store besides its URL.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
