@@ -484,4 +484,27 @@ mod tests {
             assert!(matches!(err, Error::BadUrl { .. }), "{url}: {err}");
         }
     }
+
+    #[tokio::test]
+    async fn foreign_layouts_need_keys_they_can_look_up() {
+        // Refused before connecting: nothing listens on port 1.
+        let policy = crate::ExpiryPolicy::default();
+        let options = OpenOptions::default()
+            .with_profile(Profile::FlaskSession, policy)
+            .with_key_prefix("with space:");
+        let err = MemcachedStore::connect("memcached://127.0.0.1:1", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the flask-session layout needs SESSION_KEY_PREFIX"),
+            "{err}"
+        );
+        let options = OpenOptions::default().with_profile(Profile::Django, policy);
+        let err = MemcachedStore::connect("memcached://127.0.0.1:1", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not django's"), "{err}");
+    }
 }
