@@ -118,6 +118,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod clock;
+pub mod codec;
 mod compress;
 pub mod config;
 pub mod cookie_session;

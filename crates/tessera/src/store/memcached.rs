@@ -3,9 +3,10 @@
 //! Speaks memcached's meta protocol through `async-memcached`, over a small pool of
 //! connections that reconnect on their next use after a failure.
 //!
-//! Opened with the `flask-session` profile, values are Flask-Session 0.8's msgpack session
-//! dicts under `SESSION_KEY_PREFIX` + id (never hashed), what a Flask app with
-//! `SESSION_TYPE="memcached"` reads and writes; CAS still guards every write.
+//! Values are the bytes of the profile's [`RecordCodec`](crate::codec::RecordCodec). With the
+//! `flask-session` profile they are Flask-Session 0.8's msgpack session dicts under
+//! `SESSION_KEY_PREFIX` + id (never hashed), what a Flask app with `SESSION_TYPE="memcached"`
+//! reads and writes; CAS still guards every write.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,11 +18,13 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{
+    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
+};
 use crate::clock::SharedClock;
-use crate::expiry::ExpiryPolicy;
+use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
-use crate::interop::{flask, flask_session, Profile};
+use crate::interop::Profile;
 use crate::record::{Record, Version};
 
 /// memcached's default item size limit (`-I 1m`), less room for the key and item header.
@@ -32,12 +35,16 @@ pub const DEFAULT_POOL: usize = 4;
 const MAX_KEY: usize = 250;
 /// Expiry times over 30 days are Unix times in memcached's protocol.
 const RELATIVE_LIMIT: i64 = 60 * 60 * 24 * 30;
+/// The profiles whose records the store keeps: tessera's and Flask-Session's (Django's cache
+/// engines store pickle, which tessera never reads).
+const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
 
 /// Sessions in memcached.
 ///
 /// - **Keys**: `<key_prefix><id>` when that is a valid memcached key (at most 250 bytes, no
 ///   spaces or control characters); otherwise `tessera:` and the SHA-256 of it in hex.
-/// - **Values**: the record's native encoding ([`Record::encode`]), binary-safe; values over
+/// - **Values**: the bytes of the profile's codec (natively [`Record::encode`]), binary-safe;
+///   values over
 ///   the item limit (1 MB by default, `?max_value=BYTES` in the URL) are [`Error::TooLarge`].
 /// - **Versions**: memcached's CAS values. Creating is an `add` (`ms … ME`), replacing is a
 ///   set that names the CAS value it loaded (`ms … C<cas>`), so the server decides atomically.
@@ -73,16 +80,7 @@ struct Inner {
     timeout: StdDuration,
     max_value: usize,
     clock: SharedClock,
-    format: Format,
-}
-
-/// Whose format values are kept in.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    /// The native record encoding.
-    Native,
-    /// Flask-Session 0.8: the session dict in msgpack, `_permanent` included.
-    FlaskSession(ExpiryPolicy),
+    codec: SharedCodec,
 }
 
 impl std::fmt::Debug for MemcachedStore {
@@ -150,25 +148,24 @@ impl MemcachedStore {
                 }
             }
         }
-        let format = match options.profile {
-            Profile::Native => Format::Native,
-            Profile::FlaskSession => {
-                // Flask-Session looks sessions up under prefix + id as is: never hashed.
-                let longest = options.key_prefix.len() + crate::id::MAX_ID_LEN;
-                if longest > MAX_KEY || !options.key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(bad(format!(
-                        "the flask-session layout needs SESSION_KEY_PREFIX to be printable ASCII of at most {} bytes",
-                        MAX_KEY - crate::id::MAX_ID_LEN
-                    )));
-                }
-                Format::FlaskSession(options.policy)
-            }
-            other => {
+        if !PROFILES.contains(&options.profile) {
+            return Err(bad(format!(
+                "the memcached store keeps the native and flask-session formats, not {}'s",
+                options.profile
+            )));
+        }
+        let codec = options.codec().map_err(|e| bad(e.to_string()))?;
+        if codec.versioning() == Versioning::ContentHash {
+            // A foreign framework looks sessions up under prefix + id as is: never hashed.
+            let longest = options.key_prefix.len() + crate::id::MAX_ID_LEN;
+            if longest > MAX_KEY || !options.key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(bad(format!(
-                    "the memcached store keeps the native and flask-session formats, not {other}'s"
-                )))
+                    "the {} layout needs SESSION_KEY_PREFIX to be printable ASCII of at most {} bytes",
+                    codec.profile(),
+                    MAX_KEY - crate::id::MAX_ID_LEN
+                )));
             }
-        };
+        }
         let store = Self {
             inner: Arc::new(Inner {
                 address,
@@ -178,7 +175,7 @@ impl MemcachedStore {
                 timeout: options.timeout,
                 max_value,
                 clock: options.clock.clone(),
-                format,
+                codec,
             }),
         };
         store
@@ -287,28 +284,24 @@ impl SessionStore for MemcachedStore {
             .ok_or_else(|| Error::unavailable("load", "memcached sent no CAS value"))?;
         let bytes = item.data.unwrap_or_default();
         let ttl = item.ttl_remaining.filter(|t| *t >= 0);
-        let mut record = match self.inner.format {
-            Format::Native => Record::decode(&bytes).map_err(|e| Error::corrupt(id, e))?,
-            Format::FlaskSession(policy) => {
-                let data =
-                    flask_session::decode_record(&bytes).map_err(|e| Error::corrupt(id, e))?;
-                let left = ttl.map_or(policy.lifetime(), Duration::seconds);
-                let deadline = self.inner.clock.now() + left;
-                flask::record_from_dict(
-                    data,
-                    policy,
-                    deadline.replace_nanosecond(0).unwrap_or(deadline),
-                )
-            }
-        };
-        if let Some(ttl) = ttl {
+        let deadline = ttl.map(|ttl| self.inner.clock.now() + Duration::seconds(ttl));
+        let whole = |at: OffsetDateTime| at.replace_nanosecond(0).unwrap_or(at);
+        let codec = &self.inner.codec;
+        let record = if codec.carries_deadline() {
+            let mut record = codec.decode(&bytes, None).map_err(|e| undecodable(id, e))?;
             // memcached counts whole seconds on its own clock; only a deadline moved by touch
             // differs from the saved one by more than that.
-            let deadline = self.inner.clock.now() + Duration::seconds(ttl);
-            if (deadline - record.expires_at).abs() > Duration::seconds(2) {
-                record.expires_at = deadline.replace_nanosecond(0).unwrap_or(deadline);
+            if let Some(deadline) = deadline {
+                if (deadline - record.expires_at).abs() > Duration::seconds(2) {
+                    record.expires_at = whole(deadline);
+                }
             }
-        }
+            record
+        } else {
+            codec
+                .decode(&bytes, deadline.map(whole))
+                .map_err(|e| undecodable(id, e))?
+        };
         Ok(Some(Loaded {
             record,
             version: Version::new(cas),
@@ -335,12 +328,11 @@ impl SessionStore for MemcachedStore {
                 },
             });
         };
-        let value = match self.inner.format {
-            Format::Native => record.encode(),
-            Format::FlaskSession(policy) => {
-                flask_session::encode_record(&flask::dict_from_record(record, policy))
-            }
-        };
+        let value = self
+            .inner
+            .codec
+            .encode(record)
+            .map_err(|e| unencodable(id, e))?;
         if value.len() > self.inner.max_value {
             return Err(Error::TooLarge {
                 size: value.len(),
@@ -428,10 +420,7 @@ impl SessionStore for MemcachedStore {
     }
 
     fn profile(&self) -> Profile {
-        match self.inner.format {
-            Format::Native => Profile::Native,
-            Format::FlaskSession(_) => Profile::FlaskSession,
-        }
+        self.inner.codec.profile()
     }
 }
 
@@ -450,7 +439,7 @@ mod tests {
                 timeout: StdDuration::from_millis(10),
                 max_value: DEFAULT_MAX_VALUE,
                 clock: crate::clock::system(),
-                format: Format::Native,
+                codec: Arc::new(crate::codec::NativeCodec),
             }),
         }
     }
@@ -494,5 +483,28 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, Error::BadUrl { .. }), "{url}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn foreign_layouts_need_keys_they_can_look_up() {
+        // Refused before connecting: nothing listens on port 1.
+        let policy = crate::ExpiryPolicy::default();
+        let options = OpenOptions::default()
+            .with_profile(Profile::FlaskSession, policy)
+            .with_key_prefix("with space:");
+        let err = MemcachedStore::connect("memcached://127.0.0.1:1", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the flask-session layout needs SESSION_KEY_PREFIX"),
+            "{err}"
+        );
+        let options = OpenOptions::default().with_profile(Profile::Django, policy);
+        let err = MemcachedStore::connect("memcached://127.0.0.1:1", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not django's"), "{err}");
     }
 }

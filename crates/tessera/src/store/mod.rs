@@ -241,6 +241,21 @@ impl Error {
     }
 }
 
+/// The [`Error::Corrupt`] for stored bytes a codec could not decode: its source is the
+/// format's own error, as the store's message already names the session.
+#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
+    Error::corrupt(id, error.into_source())
+}
+
+/// The error for a record a codec could not encode. No codec fails today; until the store
+/// error has a variant of its own for it, it is [`Error::Corrupt`] with the codec's error
+/// (which says the record cannot be written) as its source.
+#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+pub(crate) fn unencodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
+    Error::corrupt(id, error)
+}
+
 /// What [`open`] passes to a store besides its URL.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -315,6 +330,28 @@ impl OpenOptions {
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The record codec of `profile`, resolved once with the policy, keys and clock
+    /// ([`codec::for_profile`](crate::codec::for_profile)): what a store turns records into
+    /// bytes with.
+    ///
+    /// ```
+    /// use tessera::store::OpenOptions;
+    /// use tessera::{ExpiryPolicy, Profile};
+    ///
+    /// # fn main() -> Result<(), tessera::codec::CodecError> {
+    /// let options = OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+    /// assert_eq!(options.codec()?.profile(), Profile::FlaskSession);
+    /// # Ok(()) }
+    /// ```
+    pub fn codec(&self) -> Result<crate::codec::SharedCodec, crate::codec::CodecError> {
+        crate::codec::for_profile(
+            self.profile,
+            self.policy,
+            self.keys.as_ref(),
+            self.clock.clone(),
+        )
     }
 
     /// The options a [`SessionConfig`](crate::SessionConfig) implies.

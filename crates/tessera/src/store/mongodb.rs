@@ -1,7 +1,8 @@
 //! [`MongoStore`]: one MongoDB document per session, with a TTL index (feature `mongodb`).
 //!
-//! Opened with the `flask-session` profile, the store keeps Flask-Session 0.8's documents
-//! instead (`SESSION_TYPE="mongodb"`); see [`MongoStore`].
+//! The profile's [`RecordCodec`] makes the bytes inside each document; the document around
+//! them is tessera's layout, or with the `flask-session` profile Flask-Session 0.8's
+//! (`SESSION_TYPE="mongodb"`); see [`MongoStore`].
 
 mod flask_session;
 
@@ -15,8 +16,11 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use time::OffsetDateTime;
 
-use super::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{
+    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
+};
 use crate::clock::{self, SharedClock};
+use crate::codec::{RecordCodec, SharedCodec, Versioning};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -35,13 +39,44 @@ pub const TTL_INDEX: &str = "tessera_expires_at_ttl";
 /// `SESSION_MONGODB_DB` default).
 pub const FLASK_SESSION_DATABASE: &str = "flask_session";
 
-/// Whose documents the store keeps.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    /// `_id`, `data` (JSON), `expires_at`, `version`.
+/// The profiles whose records the store keeps: tessera's and Flask-Session's (Django's cache
+/// engines store pickle, which tessera never reads).
+const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
+
+/// Which documents hold the codec's bytes: a document layout, not a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// tessera's: `_id`, `data` (the bytes as text), `expires_at`, `version` (a counter).
     Native,
-    /// Flask-Session 0.8: `id`, `val` (msgpack), `expiration`.
-    FlaskSession(ExpiryPolicy),
+    /// Flask-Session 0.8's: `id`, `val` (the bytes), `expiration`; versions hash `val`.
+    FlaskSession,
+}
+
+impl Layout {
+    /// tessera's layout for codecs that let the store keep a version counter; Flask-Session's
+    /// for a foreign one (the only foreign profile in [`PROFILES`]).
+    fn for_codec(codec: &dyn RecordCodec) -> Self {
+        match codec.versioning() {
+            Versioning::Counter => Self::Native,
+            Versioning::ContentHash => Self::FlaskSession,
+        }
+    }
+
+    /// The database used when the URL names none.
+    fn default_database(self) -> &'static str {
+        match self {
+            Self::Native => DEFAULT_DATABASE,
+            Self::FlaskSession => FLASK_SESSION_DATABASE,
+        }
+    }
+
+    /// The field holding the deadline, which the TTL index watches.
+    fn deadline_field(self) -> &'static str {
+        match self {
+            Self::Native => "expires_at",
+            Self::FlaskSession => "expiration",
+        }
+    }
 }
 
 /// Sessions in a MongoDB collection, one document each (as Flask-Session keeps them):
@@ -49,7 +84,7 @@ enum Format {
 /// | field | BSON type | holds |
 /// |---|---|---|
 /// | `_id` | string | key prefix + session id |
-/// | `data` | string | [`Record::encode`] (compact JSON) |
+/// | `data` | string | the codec's bytes: [`Record::encode`] (compact JSON) |
 /// | `expires_at` | date | the deadline, to the whole second; a TTL index (`expireAfterSeconds: 0`) lets the server delete expired sessions |
 /// | `version` | 64-bit integer | 1 when created, +1 on every write |
 ///
@@ -83,7 +118,7 @@ enum Format {
 /// |---|---|---|
 /// | `_id` | ObjectId | made by the driver |
 /// | `id` | string | key prefix + session id |
-/// | `val` | binary | the session dict in msgpack, `_permanent` included |
+/// | `val` | binary | the codec's bytes: the session dict in msgpack, `_permanent` included |
 /// | `expiration` | date | the deadline (Flask writes naive UTC); TTL index `expiration_1` |
 /// | `tessera_rev` | 64-bit integer | only in documents tessera wrote: the hash of `val` |
 ///
@@ -114,7 +149,8 @@ pub struct MongoStore {
     clock: SharedClock,
     timeout: Duration,
     key_prefix: String,
-    format: Format,
+    codec: SharedCodec,
+    layout: Layout,
 }
 
 impl fmt::Debug for MongoStore {
@@ -226,24 +262,20 @@ impl MongoStoreBuilder {
         if options.app_name.is_none() {
             options.app_name = Some("tessera".to_owned());
         }
-        let format = match self.profile {
-            Profile::Native => Format::Native,
-            Profile::FlaskSession => Format::FlaskSession(self.policy),
-            other => {
-                return Err(bad(format!(
-                    "the MongoDB store keeps the native and flask-session formats, not {other}'s"
-                )))
-            }
-        };
-        let fallback = match format {
-            Format::Native => DEFAULT_DATABASE,
-            Format::FlaskSession(_) => FLASK_SESSION_DATABASE,
-        };
+        if !PROFILES.contains(&self.profile) {
+            return Err(bad(format!(
+                "the MongoDB store keeps the native and flask-session formats, not {}'s",
+                self.profile
+            )));
+        }
+        let codec = crate::codec::for_profile(self.profile, self.policy, None, self.clock.clone())
+            .map_err(|e| bad(e.to_string()))?;
+        let layout = Layout::for_codec(&*codec);
         let database = self
             .database
             .clone()
             .or_else(|| options.default_database.clone())
-            .unwrap_or_else(|| fallback.to_owned());
+            .unwrap_or_else(|| layout.default_database().to_owned());
         if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
             return Err(bad(format!("{database:?} is not a MongoDB database name")));
         }
@@ -263,7 +295,8 @@ impl MongoStoreBuilder {
             clock: self.clock,
             timeout: self.timeout,
             key_prefix: self.key_prefix,
-            format,
+            codec,
+            layout,
         };
         if self.migrate {
             store.migrate().await?;
@@ -385,7 +418,7 @@ impl MongoStore {
     /// With the `flask-session` profile: Flask-Session's TTL index on `expiration` (named
     /// `expiration_1`, as pymongo names it) and a unique index on `id`.
     pub async fn migrate(&self) -> Result<(), Error> {
-        if let Format::FlaskSession(_) = self.format {
+        if self.layout == Layout::FlaskSession {
             return self.flask_migrate().await;
         }
         let index = IndexModel::builder()
@@ -412,13 +445,18 @@ impl MongoStore {
         bson_date(self.clock.now())
     }
 
-    fn document(&self, key: &str, record: &Record, version: i64) -> Document {
-        // serde_json writes UTF-8; the lossy conversion never alters it.
-        let data = String::from_utf8_lossy(&record.encode()).into_owned();
+    /// The `data` field of `record`: the codec's bytes as text. Codecs with a version counter
+    /// are tessera's JSON, UTF-8, which the lossy conversion never alters.
+    fn data(&self, id: &SessionId, record: &Record) -> Result<String, Error> {
+        let bytes = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn document(key: &str, data: &str, expires_at: OffsetDateTime, version: i64) -> Document {
         doc! {
             "_id": key,
             "data": data,
-            "expires_at": bson_date(record.expires_at),
+            "expires_at": bson_date(expires_at),
             "version": version,
         }
     }
@@ -432,8 +470,14 @@ impl MongoStore {
         .await
     }
 
-    /// Replaces an expired document under `key`; `None` if there is none (any more).
-    async fn replace_expired(&self, key: &str, record: &Record) -> Result<Option<Version>, Error> {
+    /// Replaces an expired document under `key` with `data`; `None` if there is none (any
+    /// more).
+    async fn replace_expired(
+        &self,
+        key: &str,
+        data: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Option<Version>, Error> {
         let now = self.now();
         let filter = doc! { "_id": key, "expires_at": { "$lte": now } };
         let old = bounded("save", self.timeout, async {
@@ -447,7 +491,7 @@ impl MongoStore {
         let filter = doc! { "_id": key, "version": old, "expires_at": { "$lte": now } };
         let replaced = bounded("save", self.timeout, async {
             self.collection
-                .replace_one(filter, self.document(key, record, next))
+                .replace_one(filter, Self::document(key, data, expires_at, next))
                 .await
         })
         .await?;
@@ -465,14 +509,17 @@ fn version_of(doc: &Document) -> Option<i64> {
     }
 }
 
-fn decode(id: &SessionId, doc: &Document) -> Result<Loaded, Error> {
+/// The record and version in a document of tessera's layout.
+fn decode(codec: &dyn RecordCodec, id: &SessionId, doc: &Document) -> Result<Loaded, Error> {
     let data = doc.get_str("data").map_err(|e| Error::corrupt(id, e))?;
-    let mut record = Record::decode(data.as_bytes()).map_err(|e| Error::corrupt(id, e))?;
     let expires_at = doc
         .get_datetime("expires_at")
         .map_err(|e| Error::corrupt(id, e))?;
-    record.expires_at = OffsetDateTime::from_unix_timestamp(expires_at.timestamp_millis() / 1000)
+    let expires_at = OffsetDateTime::from_unix_timestamp(expires_at.timestamp_millis() / 1000)
         .map_err(|e| Error::corrupt(id, e))?;
+    let record = codec
+        .decode(data.as_bytes(), Some(expires_at))
+        .map_err(|e| undecodable(id, e))?;
     let version = version_of(doc)
         .and_then(|v| u64::try_from(v).ok())
         .ok_or_else(|| Error::corrupt(id, "the version field is missing or not a number"))?;
@@ -485,11 +532,11 @@ fn decode(id: &SessionId, doc: &Document) -> Result<Loaded, Error> {
 #[async_trait]
 impl SessionStore for MongoStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
-        if let Format::FlaskSession(policy) = self.format {
-            return self.flask_load(id, policy).await;
+        if self.layout == Layout::FlaskSession {
+            return self.flask_load(id).await;
         }
         match self.find_live("load", &self.key(id)).await? {
-            Some(doc) => decode(id, &doc).map(Some),
+            Some(doc) => decode(&*self.codec, id, &doc).map(Some),
             None => Ok(None),
         }
     }
@@ -500,8 +547,8 @@ impl SessionStore for MongoStore {
         record: &Record,
         expected: Expected,
     ) -> Result<Saved, Error> {
-        if let Format::FlaskSession(policy) = self.format {
-            return self.flask_save(id, record, expected, policy).await;
+        if self.layout == Layout::FlaskSession {
+            return self.flask_save(id, record, expected).await;
         }
         let key = self.key(id);
         let expired = record.is_expired(self.clock.now());
@@ -511,21 +558,22 @@ impl SessionStore for MongoStore {
                 None => Saved::Written(Version::FIRST),
             }),
             Expected::Absent => {
+                let data = self.data(id, record)?;
                 let inserted = bounded("save", self.timeout, async {
                     self.collection
-                        .insert_one(self.document(&key, record, 1))
+                        .insert_one(Self::document(&key, &data, record.expires_at, 1))
                         .await
                 })
                 .await;
                 match inserted {
                     Ok(_) => Ok(Saved::Written(Version::FIRST)),
                     // The id is taken: take its place only if that session has expired.
-                    Err(e) if is_duplicate(&e) => {
-                        Ok(match self.replace_expired(&key, record).await? {
+                    Err(e) if is_duplicate(&e) => Ok(
+                        match self.replace_expired(&key, &data, record.expires_at).await? {
                             Some(version) => Saved::Written(version),
                             None => Saved::Conflict,
-                        })
-                    }
+                        },
+                    ),
                     Err(e) => Err(e),
                 }
             }
@@ -544,7 +592,12 @@ impl SessionStore for MongoStore {
                     .await?
                     .deleted_count
                 } else {
-                    let next = self.document(&key, record, version.saturating_add(1));
+                    let next = Self::document(
+                        &key,
+                        &self.data(id, record)?,
+                        record.expires_at,
+                        version.saturating_add(1),
+                    );
                     bounded("save", self.timeout, async {
                         self.collection.replace_one(filter, next).await
                     })
@@ -561,7 +614,7 @@ impl SessionStore for MongoStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        if let Format::FlaskSession(_) = self.format {
+        if self.layout == Layout::FlaskSession {
             return self.flask_delete(id).await;
         }
         let filter = doc! { "_id": self.key(id) };
@@ -573,7 +626,7 @@ impl SessionStore for MongoStore {
     }
 
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
-        if let Format::FlaskSession(_) = self.format {
+        if self.layout == Layout::FlaskSession {
             return self.flask_touch(id, expires_at).await;
         }
         let key = self.key(id);
@@ -615,16 +668,13 @@ impl SessionStore for MongoStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
-        let field = match self.format {
-            Format::Native => "expires_at",
-            Format::FlaskSession(_) => "expiration",
-        };
+        let field = self.layout.deadline_field();
         let filter = doc! { field: { "$lte": self.now() } };
         let mut deleted = bounded("clear_expired", self.timeout, async {
             self.collection.delete_many(filter).await
         })
         .await?;
-        if let Format::FlaskSession(_) = self.format {
+        if self.layout == Layout::FlaskSession {
             // Deadlines some MongoDB-compatible servers keep as text (see `flask_session`).
             let text = crate::interop::flask_session::naive_utc(self.clock.now());
             let filter = doc! { field: { "$lte": text } };
@@ -638,10 +688,7 @@ impl SessionStore for MongoStore {
     }
 
     fn profile(&self) -> Profile {
-        match self.format {
-            Format::Native => Profile::Native,
-            Format::FlaskSession(_) => Profile::FlaskSession,
-        }
+        self.codec.profile()
     }
 }
 

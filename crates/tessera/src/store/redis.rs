@@ -1,15 +1,16 @@
 //! [`RedisStore`]: sessions in Redis or a Redis Cluster (feature `redis`).
 //!
 //! One key per session, `<key_prefix><id>`, holding a string: the record's version in decimal,
-//! a newline, then the record's native encoding ([`Record::encode`]). The key's TTL is the
-//! session's deadline, so Redis forgets sessions itself. Every write is a Lua script that reads
-//! the version and writes in one step on the server, and every script touches exactly one key,
-//! so it runs unchanged on a cluster.
+//! a newline, then the bytes of the profile's [`RecordCodec`](crate::codec::RecordCodec)
+//! (natively [`Record::encode`]). The key's TTL is the session's deadline, so Redis forgets
+//! sessions itself. Every write is a Lua script that reads the version and writes in one step
+//! on the server, and every script touches exactly one key, so it runs unchanged on a cluster.
 //!
-//! Opened with the `flask-session` profile, the store keeps Flask-Session 0.8's layout instead:
-//! the value is the session dict in msgpack (with Flask's `_permanent`), exactly what a Flask app
-//! with `SESSION_TYPE="redis"` reads and writes, and the conditional write compares a hash of
-//! the value, since Flask-Session's records carry no version.
+//! A codec whose layout is a foreign framework's ([`Versioning::ContentHash`]: the
+//! `flask-session` profile) gets the value to itself: the value is exactly the codec's bytes
+//! (Flask-Session 0.8's msgpack session dict, what a Flask app with `SESSION_TYPE="redis"` reads
+//! and writes), and the conditional write compares a hash of the value, since such records
+//! carry no version.
 
 use std::future::Future;
 use std::time::Duration as StdDuration;
@@ -23,11 +24,17 @@ use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
 
-use super::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
-use crate::expiry::ExpiryPolicy;
+use super::{
+    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
+};
+use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
-use crate::interop::{flask, flask_session, Profile};
+use crate::interop::Profile;
 use crate::record::{Record, Version};
+
+/// The profiles whose layouts the store keeps: tessera's and Flask-Session's (Django's cache
+/// engines store pickle, which tessera never reads).
+const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
 
 /// Reads the value, its remaining TTL and the server's time, atomically.
 const LOAD: &str = r"
@@ -64,8 +71,8 @@ end
 return nextv
 ";
 
-/// The Flask-Session profile's conditional write: its records carry no version, so the token
-/// is the first 12 hex digits of the stored value's SHA-1 (`redis.sha1hex`). ARGV: expected
+/// The conditional write of foreign layouts ([`Versioning::ContentHash`]): their records carry
+/// no version, so the token is the first 12 hex digits of the stored value's SHA-1 (`redis.sha1hex`). ARGV: expected
 /// token (empty: absent), payload, deadline (Unix ms). Returns 1, or 0 on a conflict.
 const SAVE_HASHED: &str = r"
 local current = redis.call('GET', KEYS[1])
@@ -85,15 +92,6 @@ end
 return 1
 ";
 
-/// Whose format values are kept in.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    /// `<version>\n<record JSON>`.
-    Native,
-    /// Flask-Session 0.8: the session dict in msgpack, `_permanent` included.
-    FlaskSession(ExpiryPolicy),
-}
-
 #[derive(Clone)]
 enum Connection {
     Single(ConnectionManager),
@@ -104,7 +102,9 @@ enum Connection {
 ///
 /// - **Keys**: `<key_prefix><id>` (default prefix `session:`, as Flask-Session), one per session.
 /// - **Values**: `<version>\n<record JSON>`; the version starts at 1 and grows by one with each
-///   write.
+///   write. The bytes after the header are the profile's codec's (`options.profile`); a codec
+///   with a foreign layout ([`Versioning::ContentHash`], the `flask-session` profile) has the
+///   value to itself, and its version is a hash of the value.
 /// - **Expiry**: the key's TTL is the session's deadline, set in the same step as the write, so
 ///   Redis expires sessions itself and [`clear_expired`](SessionStore::clear_expired) returns 0.
 ///   [`touch`](SessionStore::touch) is a single `PEXPIREAT`: nothing is rewritten, and
@@ -135,7 +135,9 @@ pub struct RedisStore {
     timeout: StdDuration,
     load: Script,
     save: Script,
-    format: Format,
+    codec: SharedCodec,
+    /// `codec.versioning()`: a `<version>\n` header before the bytes, or a hash of them.
+    versioning: Versioning,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -159,7 +161,9 @@ impl RedisStore {
     /// - `redis+cluster://[user:password@]host:port,host:port,…` (or `rediss+cluster://`): a
     ///   Redis Cluster, from any of its nodes.
     ///
-    /// Keys start with `options.key_prefix`; every operation is bounded by `options.timeout`.
+    /// Keys start with `options.key_prefix`; every operation is bounded by `options.timeout`;
+    /// values are in the format of `options.profile`'s codec ([`OpenOptions::codec`]), the
+    /// `native` or the `flask-session` one.
     pub async fn connect(url: &str, options: &OpenOptions) -> Result<Self, Error> {
         let timeout = options.timeout;
         let bad = |reason: String| Error::BadUrl {
@@ -203,14 +207,17 @@ impl RedisStore {
                 "expected redis://, rediss://, redis+cluster:// or rediss+cluster://".into(),
             ));
         };
-        let (format, save) = match options.profile {
-            Profile::Native => (Format::Native, SAVE),
-            Profile::FlaskSession => (Format::FlaskSession(options.policy), SAVE_HASHED),
-            other => {
-                return Err(bad(format!(
-                    "the Redis store keeps the native and flask-session formats, not {other}'s"
-                )))
-            }
+        if !PROFILES.contains(&options.profile) {
+            return Err(bad(format!(
+                "the Redis store keeps the native and flask-session formats, not {}'s",
+                options.profile
+            )));
+        }
+        let codec = options.codec().map_err(|e| bad(e.to_string()))?;
+        let versioning = codec.versioning();
+        let save = match versioning {
+            Versioning::Counter => SAVE,
+            Versioning::ContentHash => SAVE_HASHED,
         };
         Ok(Self {
             connection,
@@ -218,7 +225,8 @@ impl RedisStore {
             timeout,
             load: Script::new(LOAD),
             save: Script::new(save),
-            format,
+            codec,
+            versioning,
         })
     }
 
@@ -304,7 +312,7 @@ fn deadline_ms(at: OffsetDateTime) -> i64 {
     at.unix_timestamp().saturating_mul(1000)
 }
 
-/// The Flask-Session format's version token: the first 48 bits of the value's SHA-1, what
+/// A foreign layout's version token: the first 48 bits of the value's SHA-1, what
 /// [`SAVE_HASHED`] compares.
 fn content_version(value: &[u8]) -> Version {
     let digest = Sha1::digest(value);
@@ -313,8 +321,8 @@ fn content_version(value: &[u8]) -> Version {
     Version::new(u64::from_be_bytes(be))
 }
 
-/// Splits `<version>\n<record>`.
-fn parse_value(id: &SessionId, value: &[u8]) -> Result<(Version, Record), Error> {
+/// Splits `<version>\n<codec bytes>`.
+fn parse_value<'a>(id: &SessionId, value: &'a [u8]) -> Result<(Version, &'a [u8]), Error> {
     let corrupt = |what: &str| Error::corrupt(id, format!("the Redis value {what}"));
     let newline = value
         .iter()
@@ -324,8 +332,7 @@ fn parse_value(id: &SessionId, value: &[u8]) -> Result<(Version, Record), Error>
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| corrupt("has an unreadable version header"))?;
-    let record = Record::decode(&value[newline + 1..]).map_err(|e| Error::corrupt(id, e))?;
-    Ok((Version::new(version), record))
+    Ok((Version::new(version), &value[newline + 1..]))
 }
 
 #[async_trait]
@@ -336,25 +343,25 @@ impl SessionStore for RedisStore {
         let Some((value, pttl, seconds, micros)) = reply else {
             return Ok(None);
         };
-        let (version, mut record) = match self.format {
-            Format::Native => parse_value(id, &value)?,
-            Format::FlaskSession(policy) => {
-                let data =
-                    flask_session::decode_record(&value).map_err(|e| Error::corrupt(id, e))?;
-                let fallback = OffsetDateTime::now_utc() + policy.lifetime();
-                (
-                    content_version(&value),
-                    flask::record_from_dict(data, policy, fallback),
-                )
-            }
+        let (version, bytes) = match self.versioning {
+            Versioning::Counter => parse_value(id, &value)?,
+            Versioning::ContentHash => (content_version(&value), &value[..]),
         };
-        if pttl >= 0 {
-            // The true deadline (moved by touch), rounded to the whole second it was set to.
+        // The true deadline (moved by touch), rounded to the whole second it was set to; none
+        // if the key has no TTL.
+        let deadline = if pttl >= 0 {
             let deadline_ms = seconds * 1000 + micros / 1000 + pttl;
-            let deadline = OffsetDateTime::from_unix_timestamp((deadline_ms + 500) / 1000)
-                .map_err(|e| Error::corrupt(id, e))?;
-            record.expires_at = deadline;
-        }
+            Some(
+                OffsetDateTime::from_unix_timestamp((deadline_ms + 500) / 1000)
+                    .map_err(|e| Error::corrupt(id, e))?,
+            )
+        } else {
+            None
+        };
+        let record = self
+            .codec
+            .decode(bytes, deadline)
+            .map_err(|e| undecodable(id, e))?;
         Ok(Some(Loaded { record, version }))
     }
 
@@ -365,24 +372,25 @@ impl SessionStore for RedisStore {
         expected: Expected,
     ) -> Result<Saved, Error> {
         let mut invocation = self.save.key(self.key(id));
-        let (condition, payload) = match self.format {
-            Format::Native => (
+        let payload = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        // The expected token as the script compares it, and the version a write makes when the
+        // version is the value's hash.
+        let (condition, hashed) = match self.versioning {
+            Versioning::Counter => (
                 match expected {
                     Expected::Absent => String::new(),
                     Expected::Version(v) => v.get().to_string(),
                 },
-                record.encode(),
+                None,
             ),
-            Format::FlaskSession(policy) => (
+            Versioning::ContentHash => (
                 match expected {
                     Expected::Absent => String::new(),
                     Expected::Version(v) => format!("{:012x}", v.get()),
                 },
-                flask_session::encode_record(&flask::dict_from_record(record, policy)),
+                Some(content_version(&payload)),
             ),
         };
-        let hashed =
-            matches!(self.format, Format::FlaskSession(_)).then(|| content_version(&payload));
         invocation
             .arg(condition)
             .arg(payload)
@@ -420,10 +428,7 @@ impl SessionStore for RedisStore {
     }
 
     fn profile(&self) -> Profile {
-        match self.format {
-            Format::Native => Profile::Native,
-            Format::FlaskSession(_) => Profile::FlaskSession,
-        }
+        self.codec.profile()
     }
 }
 
@@ -455,9 +460,9 @@ mod tests {
         );
         let mut value = b"42\n".to_vec();
         value.extend(record.encode());
-        let (version, decoded) = parse_value(&id, &value).unwrap();
-        assert_eq!((version, decoded), (Version::new(42), record));
-        for bad in [&b"no header"[..], b"x\n{}", b"1\nnot json", b"\xff\xfe"] {
+        let (version, bytes) = parse_value(&id, &value).unwrap();
+        assert_eq!((version, bytes), (Version::new(42), &record.encode()[..]));
+        for bad in [&b"no header"[..], b"x\n{}", b"\xff\xfe"] {
             assert!(matches!(parse_value(&id, bad), Err(Error::Corrupt { .. })));
         }
     }

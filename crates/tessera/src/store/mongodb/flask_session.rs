@@ -1,5 +1,5 @@
-//! The `flask-session` profile of [`MongoStore`]: Flask-Session 0.8's documents
-//! (`{_id, id, val, expiration}`), with conditional writes that compare `val`.
+//! Flask-Session 0.8's document layout of [`MongoStore`] (`{_id, id, val, expiration}`), with
+//! conditional writes that compare `val`; the bytes in `val` are the store's codec's.
 
 use std::time::Duration;
 
@@ -10,11 +10,10 @@ use mongodb::IndexModel;
 use time::OffsetDateTime;
 
 use super::{bounded, bson_date, is_duplicate, MongoStore};
-use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
-use crate::interop::{flask, flask_session};
+use crate::interop::flask_session;
 use crate::record::Record;
-use crate::store::{content_version, Error, Expected, Loaded, Saved};
+use crate::store::{content_version, undecodable, unencodable, Error, Expected, Loaded, Saved};
 
 /// The name of the unique index on `id` (Flask-Session makes none; tessera needs one so two
 /// creations of one id cannot both succeed).
@@ -162,20 +161,19 @@ impl MongoStore {
         Ok(matched == 1)
     }
 
-    pub(super) async fn flask_load(
-        &self,
-        id: &SessionId,
-        policy: ExpiryPolicy,
-    ) -> Result<Option<Loaded>, Error> {
+    pub(super) async fn flask_load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         let Some(current) = self.flask_find("load", id).await? else {
             return Ok(None);
         };
         if !current.is_live(self.clock.now()) {
             return Ok(None);
         }
-        let data = flask_session::decode_record(&current.val).map_err(|e| Error::corrupt(id, e))?;
+        let record = self
+            .codec
+            .decode(&current.val, Some(current.expires_at))
+            .map_err(|e| undecodable(id, e))?;
         Ok(Some(Loaded {
-            record: flask::record_from_dict(data, policy, current.expires_at),
+            record,
             version: content_version(&current.val),
         }))
     }
@@ -185,10 +183,9 @@ impl MongoStore {
         id: &SessionId,
         record: &Record,
         expected: Expected,
-        policy: ExpiryPolicy,
     ) -> Result<Saved, Error> {
         let now = self.clock.now();
-        let val = flask_session::encode_record(&flask::dict_from_record(record, policy));
+        let val = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
         let version = content_version(&val);
         let expired = record.is_expired(now);
         let found = self.flask_find("save", id).await?;
