@@ -14,7 +14,7 @@ use support::{unique_name, Teardown};
 use tessera::clock::ManualClock;
 use tessera::crypto::{KeyRing, SecretKey};
 use tessera::store::sql::DjangoDbStore;
-use tessera::store::{open, OpenOptions, SessionStore};
+use tessera::store::{open, OpenOptions};
 use tessera::{ExpiryPolicy, Profile};
 
 const KEY: &str = "django-db-store-test-secret-key-0123456789";
