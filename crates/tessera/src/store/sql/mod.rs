@@ -1,8 +1,16 @@
-//! SQL stores through [sqlx]: [`PostgresStore`] (feature `postgres`), [`MySqlStore`]
-//! (feature `mysql`, MySQL and MariaDB) and [`SqliteStore`] (feature `sqlite`, bundled SQLite).
+//! SQL stores through [sqlx]: one [`SqlStore`] generic over a [`Dialect`] — [`PostgresStore`]
+//! (feature `postgres`), [`MySqlStore`] (feature `mysql`, MySQL and MariaDB) and
+//! [`SqliteStore`] (feature `sqlite`, bundled SQLite) — keeping its profile's table layout with
+//! that profile's [record codec](crate::codec):
 //!
-//! Every store keeps one table (default `tessera_sessions`, Flask-Session's
-//! `SESSION_SQLALCHEMY_TABLE`), with the same columns in each database's own types:
+//! | profile | table | versions |
+//! |---|---|---|
+//! | `native` | tessera's (below) | a `version` column |
+//! | `flask-session` | Flask-Session 0.8's `sessions` ([`flask_session`]) | hash of the stored bytes, row locked |
+//! | `django` | Django's `django_session` ([`DjangoDbStore`]) | hash of the stored bytes, row locked |
+//!
+//! tessera's own table (default `tessera_sessions`) has the same columns in each database's
+//! own types:
 //!
 //! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
 //! |---|---|---|---|---|
@@ -33,13 +41,12 @@
 //!
 //! | parameter | default | meaning |
 //! |---|---|---|
-//! | `table` | `tessera_sessions` (`sessions` with the `flask-session` profile) | table name: letters, digits and `_`, at most 48 characters |
+//! | `table` | `tessera_sessions` (`sessions` with `flask-session`, `django_session` with `django`) | table name: letters, digits and `_`, at most 48 characters |
 //! | `schema` | the search path | PostgreSQL only: the table's schema (created if missing) |
-//! | `migrate` | `true` | `false`: do not create or upgrade the table at start |
+//! | `migrate` | `true` (`false` with `django`) | whether to create the table at start |
 //! | `max_connections` | `10` | pool size |
 //!
-//! PostgreSQL and SQLite also keep Flask-Session 0.8's `sessions` table when opened with the
-//! `flask-session` profile: see [`flask_session`].
+//! With the `django` profile the table defaults to `django_session` and `migrate` to `false`.
 
 use std::fmt;
 use std::future::Future;
