@@ -243,7 +243,14 @@ impl Error {
 
 /// The [`Error::Corrupt`] for stored bytes a codec could not decode: its source is the
 /// format's own error, as the store's message already names the session.
-#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
 pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
     Error::corrupt(id, error.into_source())
 }
@@ -251,7 +258,14 @@ pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Er
 /// The error for a record a codec could not encode. No codec fails today; until the store
 /// error has a variant of its own for it, it is [`Error::Corrupt`] with the codec's error
 /// (which says the record cannot be written) as its source.
-#[cfg(any(feature = "redis", feature = "memcached", feature = "mongodb"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "mongodb",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
 pub(crate) fn unencodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
     Error::corrupt(id, error)
 }
@@ -465,7 +479,7 @@ pub(crate) const SCHEMES: &[SchemeInfo] = &[
 /// both and wrap them in a [`cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
 /// [`crate::Storage::from_config`]).
 ///
-/// With the `django` profile (`options.profile`), `postgres://…` and `sqlite:…` URLs open a
+/// With the `django` profile (`options.profile`), `postgres://…`, `mysql://…` and `sqlite:…` URLs open a
 /// [`sql::DjangoDbStore`] on Django's `django_session` table and `file:///dir` a
 /// [`django_file::DjangoFileStore`] in Django's `SESSION_FILE_PATH` layout; both need
 /// `options.keys`. Other stores refuse the profile (Django's cache engines store pickle).
@@ -540,10 +554,10 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
         Some(info) if info.scheme == "file" => {
             Ok(Arc::new(file::FileStore::open(url, options).await?))
         }
-        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
         Some(info)
             if options.profile == Profile::Django
-                && matches!(info.feature, "postgres" | "sqlite") =>
+                && matches!(info.feature, "postgres" | "mysql" | "sqlite") =>
         {
             Ok(Arc::new(sql::DjangoDbStore::open(url, options).await?))
         }
@@ -591,20 +605,20 @@ fn supports(feature: &str, profile: Profile) -> bool {
         (feature, profile),
         (_, Profile::Native)
             | (
-                "redis" | "memcached" | "mongodb" | "postgres" | "sqlite",
+                "redis" | "memcached" | "mongodb" | "postgres" | "mysql" | "sqlite",
                 Profile::FlaskSession
             )
-            | ("postgres" | "sqlite" | "file", Profile::Django)
+            | ("postgres" | "mysql" | "sqlite" | "file", Profile::Django)
     )
 }
 
 /// The stores that keep `profile`'s format, for error messages.
 fn profile_stores(profile: Profile) -> &'static str {
     match profile {
-        Profile::FlaskSession => "redis, memcached, mongodb, postgres, sqlite",
+        Profile::FlaskSession => "redis, memcached, mongodb, postgres, mysql, sqlite",
         Profile::Native => "all",
         Profile::Django => {
-            "postgres and sqlite (Django's db engine, table django_session) and file (Django's file engine); \
+            "postgres, mysql and sqlite (Django's db engine, table django_session) and file (Django's file engine); \
              Django's cache engines store Python pickle, which tessera never reads, so a cache-only store cannot share sessions with them"
         }
         _ => "none (the profile covers cookie sessions)",
@@ -617,6 +631,7 @@ fn profile_stores(profile: Profile) -> &'static str {
     feature = "file",
     feature = "mongodb",
     feature = "postgres",
+    feature = "mysql",
     feature = "sqlite"
 ))]
 pub(crate) fn content_version(bytes: &[u8]) -> Version {
@@ -768,7 +783,6 @@ mod tests {
             "redis://127.0.0.1:1",
             "memcached://127.0.0.1:1",
             "mongodb://127.0.0.1:1/x",
-            "mysql://127.0.0.1:1/x",
         ] {
             let err = open(url, &options).await.unwrap_err().to_string();
             assert!(
@@ -779,7 +793,9 @@ mod tests {
         assert!(supports("postgres", Profile::Django));
         assert!(supports("sqlite", Profile::Django));
         assert!(supports("file", Profile::Django));
-        assert!(!supports("mysql", Profile::Django));
+        assert!(supports("mysql", Profile::Django));
+        assert!(supports("mysql", Profile::FlaskSession));
+        assert!(!supports("redis", Profile::Django));
     }
 
     #[tokio::test]

@@ -1,8 +1,16 @@
-//! SQL stores through [sqlx]: [`PostgresStore`] (feature `postgres`), [`MySqlStore`]
-//! (feature `mysql`, MySQL and MariaDB) and [`SqliteStore`] (feature `sqlite`, bundled SQLite).
+//! SQL stores through [sqlx]: one [`SqlStore`] generic over a [`Dialect`] — [`PostgresStore`]
+//! (feature `postgres`), [`MySqlStore`] (feature `mysql`, MySQL and MariaDB) and
+//! [`SqliteStore`] (feature `sqlite`, bundled SQLite) — keeping its profile's table layout with
+//! that profile's [record codec](crate::codec):
 //!
-//! Every store keeps one table (default `tessera_sessions`, Flask-Session's
-//! `SESSION_SQLALCHEMY_TABLE`), with the same columns in each database's own types:
+//! | profile | table | versions |
+//! |---|---|---|
+//! | `native` | tessera's (below) | a `version` column |
+//! | `flask-session` | Flask-Session 0.8's `sessions` ([`flask_session`]) | hash of the stored bytes, row locked |
+//! | `django` | Django's `django_session` ([`DjangoDbStore`]) | hash of the stored bytes, row locked |
+//!
+//! tessera's own table (default `tessera_sessions`) has the same columns in each database's
+//! own types:
 //!
 //! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
 //! |---|---|---|---|---|
@@ -33,13 +41,12 @@
 //!
 //! | parameter | default | meaning |
 //! |---|---|---|
-//! | `table` | `tessera_sessions` (`sessions` with the `flask-session` profile) | table name: letters, digits and `_`, at most 48 characters |
+//! | `table` | `tessera_sessions` (`sessions` with `flask-session`, `django_session` with `django`) | table name: letters, digits and `_`, at most 48 characters |
 //! | `schema` | the search path | PostgreSQL only: the table's schema (created if missing) |
-//! | `migrate` | `true` | `false`: do not create or upgrade the table at start |
+//! | `migrate` | `true` (`false` with `django`) | whether to create the table at start |
 //! | `max_connections` | `10` | pool size |
 //!
-//! PostgreSQL and SQLite also keep Flask-Session 0.8's `sessions` table when opened with the
-//! `flask-session` profile: see [`flask_session`].
+//! With the `django` profile the table defaults to `django_session` and `migrate` to `false`.
 
 use std::fmt;
 use std::future::Future;
@@ -48,16 +55,15 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{redact_url, Error, Loaded, OpenOptions, Saved};
+use super::{redact_url, Error, OpenOptions, Saved};
 use crate::clock::{self, SharedClock};
+use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod django;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod flask_session;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -65,15 +71,69 @@ mod mysql;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
+mod table;
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use django::{DjangoDbStore, DJANGO_TABLE};
 #[cfg(feature = "mysql")]
-pub use mysql::MySqlStore;
+pub use mysql::MySql;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::Postgres;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::Sqlite;
+pub use store::{Dialect, SqlStore};
+
+/// Sessions in a PostgreSQL table (feature `postgres`): [`SqlStore`] on [`Postgres`].
+///
+/// URL: `postgres://user:password@host:port/database?table=…&schema=…&migrate=false`
+/// (`postgresql://` too; other parameters such as `sslmode` go to sqlx). Every connection runs
+/// with `statement_timeout` and `lock_timeout` set to the store's timeout.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::sql::PostgresStore;
+///
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[cfg(feature = "postgres")]
+pub type PostgresStore = SqlStore<Postgres>;
+
+/// Sessions in a MySQL or MariaDB (InnoDB) table (feature `mysql`): [`SqlStore`] on [`MySql`].
+///
+/// URL: `mysql://user:password@host:port/database?table=…&migrate=false` (`mariadb://` too;
+/// other parameters such as `ssl-mode` go to sqlx). Every connection sets
+/// `innodb_lock_wait_timeout` and the statement time limit (`max_statement_time` on MariaDB,
+/// `max_execution_time` on MySQL) from the store's timeout.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::sql::MySqlStore;
+///
+/// let store = MySqlStore::connect("mysql://root@127.0.0.1:3306/app?table=web_sessions").await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[cfg(feature = "mysql")]
+pub type MySqlStore = SqlStore<MySql>;
+
+/// Sessions in an SQLite database (feature `sqlite`, bundled SQLite): [`SqlStore`] on
+/// [`Sqlite`].
+///
+/// URLs: `sqlite://sessions.db` (relative to the working directory),
+/// `sqlite:///var/lib/app/sessions.db` (absolute), `sqlite::memory:` (this process only);
+/// other parameters (`mode`, …) go to sqlx. The file is created if missing and, except for a
+/// Django project's database, switched to write-ahead logging; writers wait for each other up
+/// to the store's timeout (`busy_timeout`).
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::sql::SqliteStore;
+///
+/// let store = SqliteStore::connect("sqlite://tessera-sessions.db").await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[cfg(feature = "sqlite")]
+pub type SqliteStore = SqlStore<Sqlite>;
 
 /// The table SQL stores use unless told otherwise.
 pub const DEFAULT_TABLE: &str = "tessera_sessions";
@@ -120,11 +180,14 @@ impl Ident {
 pub(crate) struct Settings {
     /// The URL without tessera's own parameters (may hold a password: never print it).
     pub(crate) url: String,
+    /// The URL as given (for error messages, redacted).
+    pub(crate) given_url: String,
     pub(crate) table: String,
     /// Whether the table was named (else the profile's default applies).
     pub(crate) table_given: bool,
     pub(crate) schema: Option<String>,
-    pub(crate) migrate: bool,
+    /// `None`: the layout's default (on, except for a table another framework owns).
+    pub(crate) migrate: Option<bool>,
     pub(crate) clock: SharedClock,
     pub(crate) timeout: Duration,
     pub(crate) key_prefix: String,
@@ -132,10 +195,8 @@ pub(crate) struct Settings {
     pub(crate) clear_batch: u64,
     pub(crate) profile: Profile,
     pub(crate) policy: ExpiryPolicy,
-    /// SQLite: switch the file to write-ahead logging (off for a database another program
-    /// owns, such as a Django project's).
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) wal: bool,
+    /// The secret keys of a signed format (Django's).
+    pub(crate) keys: Option<KeyRing>,
 }
 
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
@@ -195,10 +256,11 @@ impl<S> SqlStoreBuilder<S> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut settings = Settings {
             url: base.to_owned(),
+            given_url: url.to_owned(),
             table: DEFAULT_TABLE.to_owned(),
             table_given: false,
             schema: None,
-            migrate: true,
+            migrate: None,
             clock: clock::system(),
             timeout: crate::config::DEFAULT_STORE_TIMEOUT,
             key_prefix: OpenOptions::default().key_prefix,
@@ -206,7 +268,7 @@ impl<S> SqlStoreBuilder<S> {
             clear_batch: DEFAULT_CLEAR_BATCH,
             profile: Profile::Native,
             policy: ExpiryPolicy::default(),
-            wal: true,
+            keys: None,
         };
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut passed = false;
@@ -220,8 +282,8 @@ impl<S> SqlStoreBuilder<S> {
                 "schema" => return Err(bad("`schema` is a PostgreSQL parameter".into())),
                 "migrate" => {
                     settings.migrate = match &*value {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
+                        "true" | "1" | "yes" => Some(true),
+                        "false" | "0" | "no" => Some(false),
                         _ => return Err(bad(format!("migrate={value:?} is not true or false"))),
                     }
                 }
@@ -255,18 +317,26 @@ impl<S> SqlStoreBuilder<S> {
         self
     }
 
-    /// Keeps `profile`'s table: [`Profile::Native`] (the default) or, on PostgreSQL and
-    /// SQLite, [`Profile::FlaskSession`] (Flask-Session 0.8's `sessions` table, see
-    /// [`flask_session`]), whose `_permanent` flag `policy` interprets.
+    /// Keeps `profile`'s table: [`Profile::Native`] (the default, tessera's table),
+    /// [`Profile::FlaskSession`] (Flask-Session 0.8's `sessions` table, see
+    /// [`flask_session`]), whose `_permanent` flag `policy` interprets, or [`Profile::Django`]
+    /// (Django's `django_session`, see [`DjangoDbStore`]; needs [`keys`](Self::keys)).
     pub fn profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
         self.settings.profile = profile;
         self.settings.policy = policy;
         self
     }
 
-    /// Whether to create or upgrade the table when connecting (`?migrate=`, default `true`).
+    /// Whether to create the table when connecting (`?migrate=`; default `true`, `false`
+    /// with the `django` profile, whose table Django's migrations own).
     pub fn migrate(mut self, on: bool) -> Self {
-        self.settings.migrate = on;
+        self.settings.migrate = Some(on);
+        self
+    }
+
+    /// Signs and checks a signed format's records (Django's `SECRET_KEY` and fallbacks).
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.settings.keys = Some(keys);
         self
     }
 
@@ -300,8 +370,9 @@ impl<S> SqlStoreBuilder<S> {
         self
     }
 
-    /// Takes the clock, key prefix, timeout and profile from `options`.
-    pub fn options(self, options: &OpenOptions) -> Self {
+    /// Takes the clock, key prefix, timeout, profile and keys from `options`.
+    pub fn options(mut self, options: &OpenOptions) -> Self {
+        self.settings.keys = options.keys.clone();
         self.clock(options.clock.clone())
             .key_prefix(options.key_prefix.clone())
             .timeout(options.timeout)
@@ -317,9 +388,6 @@ pub(crate) struct Common {
     pub(crate) timeout: Duration,
     pub(crate) key_prefix: String,
     pub(crate) clear_batch: u64,
-    /// `Some` with the `flask-session` profile: Flask-Session's table, read with this policy.
-    #[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
-    pub(crate) flask: Option<ExpiryPolicy>,
 }
 
 impl fmt::Debug for Common {
@@ -334,26 +402,14 @@ impl fmt::Debug for Common {
 }
 
 impl Common {
-    /// The common part of a store; `flask_session` says whether the store keeps the
-    /// `flask-session` profile's table (the profiles it does not keep are refused here).
-    pub(crate) fn new(settings: &Settings, flask_session: bool) -> Result<Self, Error> {
-        let flask = match settings.profile {
-            Profile::Native => None,
-            Profile::FlaskSession if flask_session => Some(settings.policy),
-            other => {
-                return Err(Error::BadUrl {
-                    url: redact_url(&settings.url),
-                    reason: format!("this SQL store does not keep the {other} profile's table"),
-                })
-            }
-        };
-        let table = match (flask, settings.table_given) {
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
-            (Some(_), false) => flask_session::DEFAULT_TABLE,
-            _ => &settings.table,
+    /// The common part of a store keeping `layout` (whose table name is the default).
+    pub(crate) fn new(settings: &Settings, layout: &table::Table) -> Result<Self, Error> {
+        let table = if settings.table_given {
+            &settings.table
+        } else {
+            layout.default_name
         };
         Ok(Self {
-            flask,
             table: Ident::new("table", table)?,
             clock: settings.clock.clone(),
             timeout: settings.timeout,
@@ -374,11 +430,6 @@ impl Common {
     /// The `id` column's value for a session.
     pub(crate) fn key(&self, id: &SessionId) -> String {
         format!("{}{}", self.key_prefix, id.expose())
-    }
-
-    /// The clock's now, in the `expires_at` column's unit.
-    pub(crate) fn now(&self) -> i64 {
-        self.clock.now().unix_timestamp()
     }
 
     /// Whether `record` is already expired by this store's clock.
@@ -412,10 +463,10 @@ impl Common {
         mut progress: impl FnMut(u64),
     ) -> Result<u64, Error>
     where
-        F: FnMut(i64, i64) -> Fut,
+        F: FnMut(OffsetDateTime, i64) -> Fut,
         Fut: Future<Output = Result<u64, Error>>,
     {
-        let now = self.now();
+        let now = self.clock.now();
         let batch = i64::try_from(self.clear_batch).unwrap_or(i64::MAX);
         let mut total = 0;
         loop {
@@ -447,29 +498,6 @@ pub(crate) fn scrub(text: String, url: &str) -> String {
     }
 }
 
-/// Seconds since the Unix epoch, the `expires_at` column's unit.
-pub(crate) fn unix(at: OffsetDateTime) -> i64 {
-    at.unix_timestamp()
-}
-
-/// A row back into a [`Loaded`]; the `expires_at` column wins over the deadline inside `data`,
-/// because `touch` moves only the column.
-pub(crate) fn decode_row(
-    id: &SessionId,
-    data: &[u8],
-    expires_at: i64,
-    version: i64,
-) -> Result<Loaded, Error> {
-    let mut record = Record::decode(data).map_err(|e| Error::corrupt(id, e))?;
-    record.expires_at =
-        OffsetDateTime::from_unix_timestamp(expires_at).map_err(|e| Error::corrupt(id, e))?;
-    let version = u64::try_from(version).map_err(|e| Error::corrupt(id, e))?;
-    Ok(Loaded {
-        record,
-        version: Version::new(version),
-    })
-}
-
 /// A version number in the database's signed `BIGINT`.
 pub(crate) fn db_version(version: Version) -> i64 {
     // Versions count up by one per write from 1; 2^63 writes do not happen.
@@ -485,240 +513,6 @@ pub(crate) fn lock_key(qualified_table: &str) -> [u8; 8] {
     key.copy_from_slice(&digest[..8]);
     key
 }
-
-/// `clear_expired_with_progress` and the [`SessionStore`](crate::store::SessionStore) impl of
-/// the stores whose statements have the same shape (PostgreSQL and SQLite: an upsert with `RETURNING` creates a session). The
-/// store has `pool`, `common`, `sql` and `flask` fields and the methods of
-/// `flask_session_methods!`; `$is_timeout` tells a timeout from other database errors.
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-macro_rules! upserting_session_store {
-    ($store:ty, $is_timeout:path) => {
-        impl $store {
-            /// [`clear_expired`](crate::store::SessionStore::clear_expired), reporting the
-            /// running total of deleted rows after each batch (for a progress display).
-            ///
-            /// Each batch is one statement deleting at most
-            /// [`clear_batch`](crate::store::sql::SqlStoreBuilder::clear_batch) rows, so no lock
-            /// is held for long; each is bounded by the store's timeout, the whole run is not.
-            pub async fn clear_expired_with_progress(
-                &self,
-                progress: impl FnMut(u64),
-            ) -> Result<u64, $crate::store::Error> {
-                self.common
-                    .clear_in_batches(
-                        |now, batch| async move {
-                            if self.common.flask.is_some() {
-                                let done = self
-                                    .common
-                                    .bounded(
-                                        "clear_expired",
-                                        $is_timeout,
-                                        ::sqlx::query(&self.flask.clear_batch)
-                                            .bind(
-                                                $crate::store::sql::flask_session::expiry_from_unix(
-                                                    now,
-                                                ),
-                                            )
-                                            .bind(batch)
-                                            .execute(&self.pool),
-                                    )
-                                    .await?;
-                                return Ok(done.rows_affected());
-                            }
-                            let done = self
-                                .common
-                                .bounded(
-                                    "clear_expired",
-                                    $is_timeout,
-                                    ::sqlx::query(&self.sql.clear_batch)
-                                        .bind(now)
-                                        .bind(batch)
-                                        .execute(&self.pool),
-                                )
-                                .await?;
-                            Ok(done.rows_affected())
-                        },
-                        progress,
-                    )
-                    .await
-            }
-        }
-
-        #[::async_trait::async_trait]
-        impl $crate::store::SessionStore for $store {
-            async fn load(
-                &self,
-                id: &$crate::id::SessionId,
-            ) -> Result<Option<$crate::store::Loaded>, $crate::store::Error> {
-                if let Some(policy) = self.common.flask {
-                    return self.flask_load(id, policy).await;
-                }
-                let row = self
-                    .common
-                    .bounded(
-                        "load",
-                        $is_timeout,
-                        ::sqlx::query(&self.sql.load)
-                            .bind(self.common.key(id))
-                            .bind(self.common.now())
-                            .fetch_optional(&self.pool),
-                    )
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let data: Vec<u8> = ::sqlx::Row::try_get(&row, 0)
-                    .map_err(|e| $crate::store::Error::corrupt(id, e))?;
-                let expires_at: i64 = ::sqlx::Row::try_get(&row, 1)
-                    .map_err(|e| $crate::store::Error::corrupt(id, e))?;
-                let version: i64 = ::sqlx::Row::try_get(&row, 2)
-                    .map_err(|e| $crate::store::Error::corrupt(id, e))?;
-                $crate::store::sql::decode_row(id, &data, expires_at, version).map(Some)
-            }
-
-            async fn save(
-                &self,
-                id: &$crate::id::SessionId,
-                record: &$crate::record::Record,
-                expected: $crate::store::Expected,
-            ) -> Result<$crate::store::Saved, $crate::store::Error> {
-                if let Some(policy) = self.common.flask {
-                    return self.flask_save(id, record, expected, policy).await;
-                }
-                let key = self.common.key(id);
-                let now = self.common.now();
-                let expired = self.common.is_expired(record);
-                match expected {
-                    $crate::store::Expected::Absent if expired => {
-                        // Nothing to store; the precondition holds unless a live row exists.
-                        let live = self
-                            .common
-                            .bounded(
-                                "save",
-                                $is_timeout,
-                                ::sqlx::query(&self.sql.live)
-                                    .bind(key)
-                                    .bind(now)
-                                    .fetch_optional(&self.pool),
-                            )
-                            .await?;
-                        Ok(match live {
-                            Some(_) => $crate::store::Saved::Conflict,
-                            None => $crate::store::Saved::Written($crate::record::Version::FIRST),
-                        })
-                    }
-                    $crate::store::Expected::Absent => {
-                        let version: Option<i64> = self
-                            .common
-                            .bounded(
-                                "save",
-                                $is_timeout,
-                                ::sqlx::query_scalar(&self.sql.insert)
-                                    .bind(key)
-                                    .bind(record.encode())
-                                    .bind($crate::store::sql::unix(record.expires_at))
-                                    .bind(now)
-                                    .fetch_optional(&self.pool),
-                            )
-                            .await?;
-                        match version {
-                            Some(v) => {
-                                let v = u64::try_from(v)
-                                    .map_err(|e| $crate::store::Error::corrupt(id, e))?;
-                                Ok($crate::store::Saved::Written($crate::record::Version::new(
-                                    v,
-                                )))
-                            }
-                            None => Ok($crate::store::Saved::Conflict),
-                        }
-                    }
-                    $crate::store::Expected::Version(v) if expired => {
-                        let done = self
-                            .common
-                            .bounded(
-                                "save",
-                                $is_timeout,
-                                ::sqlx::query(&self.sql.delete_version)
-                                    .bind(key)
-                                    .bind($crate::store::sql::db_version(v))
-                                    .bind(now)
-                                    .execute(&self.pool),
-                            )
-                            .await?;
-                        Ok(self.common.written_if(done.rows_affected(), v))
-                    }
-                    $crate::store::Expected::Version(v) => {
-                        let done = self
-                            .common
-                            .bounded(
-                                "save",
-                                $is_timeout,
-                                ::sqlx::query(&self.sql.update)
-                                    .bind(record.encode())
-                                    .bind($crate::store::sql::unix(record.expires_at))
-                                    .bind(key)
-                                    .bind($crate::store::sql::db_version(v))
-                                    .bind(now)
-                                    .execute(&self.pool),
-                            )
-                            .await?;
-                        Ok(self.common.written_if(done.rows_affected(), v))
-                    }
-                }
-            }
-
-            async fn delete(&self, id: &$crate::id::SessionId) -> Result<(), $crate::store::Error> {
-                if self.common.flask.is_some() {
-                    return self.flask_delete(id).await;
-                }
-                self.common
-                    .bounded(
-                        "delete",
-                        $is_timeout,
-                        ::sqlx::query(&self.sql.delete)
-                            .bind(self.common.key(id))
-                            .execute(&self.pool),
-                    )
-                    .await?;
-                Ok(())
-            }
-
-            async fn touch(
-                &self,
-                id: &$crate::id::SessionId,
-                expires_at: ::time::OffsetDateTime,
-            ) -> Result<bool, $crate::store::Error> {
-                if self.common.flask.is_some() {
-                    return self.flask_touch(id, expires_at).await;
-                }
-                let done = self
-                    .common
-                    .bounded(
-                        "touch",
-                        $is_timeout,
-                        ::sqlx::query(&self.sql.touch)
-                            .bind($crate::store::sql::unix(expires_at))
-                            .bind(self.common.key(id))
-                            .bind(self.common.now())
-                            .execute(&self.pool),
-                    )
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn clear_expired(&self) -> Result<u64, $crate::store::Error> {
-                self.clear_expired_with_progress(|_| {}).await
-            }
-
-            fn profile(&self) -> $crate::interop::Profile {
-                match self.common.flask {
-                    Some(_) => $crate::interop::Profile::FlaskSession,
-                    None => $crate::interop::Profile::Native,
-                }
-            }
-        }
-    };
-}
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) use upserting_session_store;
 
 #[cfg(test)]
 mod tests {
@@ -755,7 +549,7 @@ mod tests {
         assert_eq!(s.url, "postgres://u:pw@h/db?sslmode=disable");
         assert_eq!(s.table, "t1");
         assert_eq!(s.schema.as_deref(), Some("s"));
-        assert!(!s.migrate);
+        assert_eq!(s.migrate, Some(false));
         assert_eq!(s.max_connections, 3);
         assert!(!format!("{b:?}").contains("pw"));
         assert!(SqlStoreBuilder::<()>::parse("mysql://h/db?schema=s", &["mysql"], false).is_err());

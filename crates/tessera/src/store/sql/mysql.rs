@@ -1,111 +1,38 @@
-//! [`MySqlStore`]: sessions in a MySQL or MariaDB table (feature `mysql`).
+//! [`MySql`]: the MySQL and MariaDB dialect (feature `mysql`).
 
 use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::mysql::{
-    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool,
+    MySqlPoolOptions, MySqlRow,
 };
+use sqlx::query::Query;
 use sqlx::{Connection, Row};
-use time::OffsetDateTime;
 
-use super::{db_version, decode_row, lock_key, scrub, unix, Common, SqlStoreBuilder};
-use crate::id::{SessionId, MAX_ID_LEN};
-use crate::record::{Record, Version};
-use crate::store::{redact_url, Error, Expected, Loaded, Saved, SessionStore};
+use super::store::{sealed::Backend, Col, Done, Value};
+use super::table::{Kind, Param, Table, MYSQL_ID_BYTES};
+use super::{lock_key, scrub, Common, Settings};
+use crate::id::MAX_ID_LEN;
+use crate::record::Version;
+use crate::store::{content_version, redact_url, Error};
 
-/// The `id` column's width; key prefix + id must fit.
-const ID_COLUMN_BYTES: usize = 255;
-
-/// Sessions in a MySQL or MariaDB (InnoDB) table, through a sqlx pool.
-///
-/// URL: `mysql://user:password@host:port/database?table=…&migrate=false` (`mariadb://` too;
-/// other parameters such as `ssl-mode` go to sqlx). The schema, how writes stay conditional
-/// and how expiry is judged are described in [the module](super). The `id` column is
-/// `VARBINARY`, so ids compare byte for byte whatever the server's default collation.
-///
-/// Every connection sets `innodb_lock_wait_timeout` and the statement time limit
-/// (`max_statement_time` on MariaDB, `max_execution_time` on MySQL) from the store's timeout;
-/// acquiring a connection is bounded by it, and every call is wrapped in it too.
-///
-/// ```no_run
-/// # async fn example() -> Result<(), tessera::store::Error> {
-/// use tessera::store::sql::MySqlStore;
-///
-/// let store = MySqlStore::connect("mysql://root@127.0.0.1:3306/app?table=web_sessions").await?;
-/// # let _ = store; Ok(()) }
-/// ```
+/// MySQL and MariaDB (InnoDB), for [`SqlStore`](super::SqlStore): `?` placeholders, an insert
+/// that falls back to replacing an expired row, `SELECT … FOR UPDATE`, deadlines as `BIGINT`
+/// or `DATETIME`. tessera's `id` column is `VARBINARY`, so ids compare byte for byte whatever
+/// the server's default collation.
 #[derive(Clone)]
-pub struct MySqlStore {
-    pool: MySqlPool,
+pub struct MySql {
+    /// For the migration's own connection.
     connect: MySqlConnectOptions,
-    common: Common,
-    sql: Statements,
-    lock: String,
+    /// Seconds `GET_LOCK` waits.
+    lock_wait: u64,
 }
 
-impl fmt::Debug for MySqlStore {
+impl fmt::Debug for MySql {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MySqlStore")
-            .field("table", &self.sql.table)
-            .field("timeout", &self.common.timeout)
-            .field("key_prefix", &self.common.key_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Statements {
-    table: String,
-    migrations: Vec<String>,
-    load: String,
-    live: String,
-    insert: String,
-    replace_expired: String,
-    update: String,
-    delete_version: String,
-    delete: String,
-    touch: String,
-    clear_batch: String,
-}
-
-impl Statements {
-    fn new(table: &str) -> Self {
-        let t = format!("`{table}`");
-        Self {
-            migrations: vec![format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                 id VARBINARY({ID_COLUMN_BYTES}) NOT NULL PRIMARY KEY, \
-                 data LONGBLOB NOT NULL, \
-                 expires_at BIGINT NOT NULL, \
-                 version BIGINT NOT NULL DEFAULT 1, \
-                 KEY `{table}_expires_at` (expires_at)\
-                 ) ENGINE=InnoDB"
-            )],
-            load: format!(
-                "SELECT data, expires_at, version FROM {t} WHERE id = ? AND expires_at > ?"
-            ),
-            live: format!("SELECT 1 FROM {t} WHERE id = ? AND expires_at > ?"),
-            insert: format!("INSERT INTO {t} (id, data, expires_at, version) VALUES (?, ?, ?, 1)"),
-            // LAST_INSERT_ID(expr) hands the new version back in the OK packet, so the replace
-            // and the read of its version are one atomic statement.
-            replace_expired: format!(
-                "UPDATE {t} SET data = ?, expires_at = ?, version = LAST_INSERT_ID(version + 1) \
-                 WHERE id = ? AND expires_at <= ?"
-            ),
-            update: format!(
-                "UPDATE {t} SET data = ?, expires_at = ?, version = version + 1 \
-                 WHERE id = ? AND version = ? AND expires_at > ?"
-            ),
-            delete_version: format!(
-                "DELETE FROM {t} WHERE id = ? AND version = ? AND expires_at > ?"
-            ),
-            delete: format!("DELETE FROM {t} WHERE id = ?"),
-            touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
-            clear_batch: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?"),
-            table: t,
-        }
+        f.debug_struct("MySql").finish_non_exhaustive()
     }
 }
 
@@ -116,133 +43,54 @@ fn is_timeout(e: &sqlx::Error) -> bool {
         .is_some_and(|d| matches!(d.number(), 1205 | 1969 | 3024))
 }
 
-fn is_duplicate(e: &Error) -> bool {
-    match e {
-        Error::Unavailable { source, .. } => source
-            .downcast_ref::<sqlx::Error>()
-            .and_then(sqlx::Error::as_database_error)
-            .is_some_and(|d| d.is_unique_violation()),
-        _ => false,
+fn bind(
+    mut q: Query<'_, sqlx::MySql, MySqlArguments>,
+    params: Vec<Param>,
+) -> Query<'_, sqlx::MySql, MySqlArguments> {
+    for p in params {
+        q = match p {
+            Param::Int(v) => q.bind(v),
+            Param::Float(v) => q.bind(v),
+            Param::Text(v) => q.bind(v),
+            Param::Bytes(v) => q.bind(v),
+        };
     }
+    q
 }
 
-impl MySqlStore {
-    /// A builder for a store at `url`, to set the table, clock, timeout…
-    pub fn builder(url: &str) -> Result<SqlStoreBuilder<Self>, Error> {
-        SqlStoreBuilder::parse(url, &["mysql", "mariadb"], false)
-    }
-
-    /// Connects with the defaults (and the URL's parameters), creating the table if missing.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        Self::builder(url)?.build().await
-    }
-
-    /// The pool, for anything tessera does not do.
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    /// The quoted table name.
-    pub fn table(&self) -> &str {
-        &self.sql.table
-    }
-
-    /// Creates the table and its expiry index if missing. Idempotent; app servers starting
-    /// together serialise on `GET_LOCK` over a connection of its own, which the server releases
-    /// even if this process dies half-way.
-    pub async fn migrate(&self) -> Result<(), Error> {
-        let wait = self.common.timeout.as_secs().max(1);
-        self.common
-            .bounded("migrate", is_timeout, async {
-                let mut conn = MySqlConnection::connect_with(&self.connect).await?;
-                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-                    .bind(&self.lock)
-                    .bind(wait)
-                    .fetch_one(&mut conn)
-                    .await?;
-                if got != Some(1) {
-                    // GET_LOCK waited its time out: report it as the timeout it is.
-                    return Err(sqlx::Error::PoolTimedOut);
-                }
-                for statement in &self.sql.migrations {
-                    sqlx::query(statement).execute(&mut conn).await?;
-                }
-                sqlx::query("SELECT RELEASE_LOCK(?)")
-                    .bind(&self.lock)
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
+fn read(row: &MySqlRow, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, col)| {
+            Ok(match col {
+                Col::Int => Value::Int(row.try_get(i)?),
+                Col::Text => Value::Text(row.try_get(i)?),
+                Col::Bytes => Value::Bytes(row.try_get(i)?),
             })
-            .await
-    }
-
-    /// [`clear_expired`](SessionStore::clear_expired), reporting the running total of deleted
-    /// rows after each batch (for a progress display).
-    ///
-    /// Each batch is one `DELETE … LIMIT` of at most
-    /// [`clear_batch`](SqlStoreBuilder::clear_batch) rows, so no lock is held for long; each
-    /// is bounded by the store's timeout, the whole run is not.
-    pub async fn clear_expired_with_progress(
-        &self,
-        progress: impl FnMut(u64),
-    ) -> Result<u64, Error> {
-        self.common
-            .clear_in_batches(
-                |now, batch| async move {
-                    let done = self
-                        .common
-                        .bounded(
-                            "clear_expired",
-                            is_timeout,
-                            sqlx::query(&self.sql.clear_batch)
-                                .bind(now)
-                                .bind(batch)
-                                .execute(&self.pool),
-                        )
-                        .await?;
-                    Ok(done.rows_affected())
-                },
-                progress,
-            )
-            .await
-    }
-
-    /// Replaces an expired row under `key`; `None` when the row is live (or gone).
-    async fn replace_expired(
-        &self,
-        key: String,
-        record: &Record,
-        now: i64,
-    ) -> Result<Option<Version>, Error> {
-        let done = self
-            .common
-            .bounded(
-                "save",
-                is_timeout,
-                sqlx::query(&self.sql.replace_expired)
-                    .bind(record.encode())
-                    .bind(unix(record.expires_at))
-                    .bind(key)
-                    .bind(now)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok((done.rows_affected() == 1).then(|| Version::new(done.last_insert_id())))
-    }
+        })
+        .collect()
 }
 
-impl SqlStoreBuilder<MySqlStore> {
-    /// Connects, and runs [`MySqlStore::migrate`] unless told not to.
-    pub async fn build(self) -> Result<MySqlStore, Error> {
-        let s = self.settings;
-        let common = Common::new(&s, false)?;
-        if common.key_prefix.len() + MAX_ID_LEN > ID_COLUMN_BYTES {
+// The sealed trait's items name crate-private types on purpose: nothing outside calls them.
+#[allow(private_interfaces)]
+#[async_trait]
+impl Backend for MySql {
+    type Db = sqlx::MySql;
+    const KIND: Kind = Kind::MySql;
+    const SCHEMES: &'static [&'static str] = &["mysql", "mariadb"];
+
+    async fn connect(
+        s: &Settings,
+        common: &Common,
+        table: &Table,
+    ) -> Result<(MySqlPool, Self), Error> {
+        if table.version.is_some() && common.key_prefix.len() + MAX_ID_LEN > MYSQL_ID_BYTES {
             return Err(Error::BadUrl {
                 url: redact_url(&s.url),
                 reason: format!(
                     "the key prefix is {} bytes; the id column holds at most {} bytes of prefix",
                     common.key_prefix.len(),
-                    ID_COLUMN_BYTES - MAX_ID_LEN
+                    MYSQL_ID_BYTES - MAX_ID_LEN
                 ),
             });
         }
@@ -290,167 +138,95 @@ impl SqlStoreBuilder<MySqlStore> {
                     .connect_with(connect.clone()),
             )
             .await?;
-        let sql = Statements::new(common.table.as_str());
+        Ok((pool, Self { connect, lock_wait }))
+    }
+
+    fn qualify(&self, table: &str) -> String {
+        format!("`{table}`")
+    }
+
+    /// Under `GET_LOCK` over a connection of its own, which the server releases even if this
+    /// process dies half-way.
+    async fn migrate(
+        &self,
+        _pool: &MySqlPool,
+        table: &str,
+        statements: &[String],
+    ) -> Result<(), sqlx::Error> {
         let lock = format!(
             "tessera_migrate_{}",
-            lock_key(&sql.table)
+            lock_key(table)
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let store = MySqlStore {
-            pool,
-            connect,
-            common,
-            sql,
-            lock,
-        };
-        if s.migrate {
-            store.migrate().await?;
+        let mut conn = MySqlConnection::connect_with(&self.connect).await?;
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&lock)
+            .bind(self.lock_wait)
+            .fetch_one(&mut conn)
+            .await?;
+        if got != Some(1) {
+            // GET_LOCK waited its time out: report it as the timeout it is.
+            return Err(sqlx::Error::PoolTimedOut);
         }
-        Ok(store)
-    }
-}
-
-#[async_trait]
-impl SessionStore for MySqlStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
-        let row = self
-            .common
-            .bounded(
-                "load",
-                is_timeout,
-                sqlx::query(&self.sql.load)
-                    .bind(self.common.key(id))
-                    .bind(self.common.now())
-                    .fetch_optional(&self.pool),
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let data: Vec<u8> = row.try_get(0).map_err(|e| Error::corrupt(id, e))?;
-        let expires_at: i64 = row.try_get(1).map_err(|e| Error::corrupt(id, e))?;
-        let version: i64 = row.try_get(2).map_err(|e| Error::corrupt(id, e))?;
-        decode_row(id, &data, expires_at, version).map(Some)
-    }
-
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        expected: Expected,
-    ) -> Result<Saved, Error> {
-        let key = self.common.key(id);
-        let now = self.common.now();
-        let expired = self.common.is_expired(record);
-        match expected {
-            Expected::Absent if expired => {
-                let live = self
-                    .common
-                    .bounded(
-                        "save",
-                        is_timeout,
-                        sqlx::query(&self.sql.live)
-                            .bind(key)
-                            .bind(now)
-                            .fetch_optional(&self.pool),
-                    )
-                    .await?;
-                Ok(match live {
-                    Some(_) => Saved::Conflict,
-                    None => Saved::Written(Version::FIRST),
-                })
-            }
-            Expected::Absent => {
-                let inserted = self
-                    .common
-                    .bounded(
-                        "save",
-                        is_timeout,
-                        sqlx::query(&self.sql.insert)
-                            .bind(&key)
-                            .bind(record.encode())
-                            .bind(unix(record.expires_at))
-                            .execute(&self.pool),
-                    )
-                    .await;
-                match inserted {
-                    Ok(_) => Ok(Saved::Written(Version::FIRST)),
-                    // A row with this id exists: take its place only if it has expired.
-                    Err(e) if is_duplicate(&e) => {
-                        match self.replace_expired(key, record, now).await? {
-                            Some(version) => Ok(Saved::Written(version)),
-                            None => Ok(Saved::Conflict),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Expected::Version(v) if expired => {
-                let done = self
-                    .common
-                    .bounded(
-                        "save",
-                        is_timeout,
-                        sqlx::query(&self.sql.delete_version)
-                            .bind(key)
-                            .bind(db_version(v))
-                            .bind(now)
-                            .execute(&self.pool),
-                    )
-                    .await?;
-                Ok(self.common.written_if(done.rows_affected(), v))
-            }
-            Expected::Version(v) => {
-                let done = self
-                    .common
-                    .bounded(
-                        "save",
-                        is_timeout,
-                        sqlx::query(&self.sql.update)
-                            .bind(record.encode())
-                            .bind(unix(record.expires_at))
-                            .bind(key)
-                            .bind(db_version(v))
-                            .bind(now)
-                            .execute(&self.pool),
-                    )
-                    .await?;
-                Ok(self.common.written_if(done.rows_affected(), v))
-            }
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await?;
         }
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.common
-            .bounded(
-                "delete",
-                is_timeout,
-                sqlx::query(&self.sql.delete)
-                    .bind(self.common.key(id))
-                    .execute(&self.pool),
-            )
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&lock)
+            .execute(&mut conn)
             .await?;
-        Ok(())
+        conn.close().await
     }
 
-    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
-        // sqlx connects with CLIENT_FOUND_ROWS: rows matched, even if the deadline is unchanged.
-        let done = self
-            .common
-            .bounded(
-                "touch",
-                is_timeout,
-                sqlx::query(&self.sql.touch)
-                    .bind(unix(expires_at))
-                    .bind(self.common.key(id))
-                    .bind(self.common.now())
-                    .execute(&self.pool),
-            )
+    fn is_timeout(e: &sqlx::Error) -> bool {
+        is_timeout(e)
+    }
+
+    async fn execute(pool: &MySqlPool, sql: &str, params: Vec<Param>) -> Result<Done, sqlx::Error> {
+        let done = bind(sqlx::query(sql), params).execute(pool).await?;
+        Ok(Done {
+            rows: done.rows_affected(),
+            last_id: done.last_insert_id(),
+        })
+    }
+
+    async fn fetch(
+        pool: &MySqlPool,
+        sql: &str,
+        params: Vec<Param>,
+        cols: &[Col],
+    ) -> Result<Option<Vec<Value>>, sqlx::Error> {
+        let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
+        row.map(|row| read(&row, cols)).transpose()
+    }
+
+    async fn locked_write(
+        pool: &MySqlPool,
+        lock: &str,
+        lock_params: Vec<Param>,
+        col: Col,
+        expected: Version,
+        write: &str,
+        write_params: Vec<Param>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let row = bind(sqlx::query(lock), lock_params)
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn clear_expired(&self) -> Result<u64, Error> {
-        self.clear_expired_with_progress(|_| {}).await
+        let stored = row.map(|row| read(&row, &[col])).transpose()?;
+        let stored = stored
+            .and_then(|v| v.into_iter().next())
+            .and_then(Value::into_bytes);
+        if stored.map(|d| content_version(&d)) != Some(expected) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        bind(sqlx::query(write), write_params)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

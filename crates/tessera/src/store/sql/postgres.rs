@@ -1,115 +1,24 @@
-//! [`PostgresStore`]: sessions in a PostgreSQL table (feature `postgres`).
+//! [`Postgres`]: the PostgreSQL dialect (feature `postgres`).
 
-use std::fmt;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::Row;
 
-use super::flask_session::{Dialect, FlaskStatements};
-use super::{lock_key, scrub, Common, Ident, SqlStoreBuilder};
-use crate::store::{redact_url, Error};
+use super::store::{sealed::Backend, Col, Done, Value};
+use super::table::{Kind, Param, Table};
+use super::{lock_key, scrub, Common, Ident, Settings, SqlStoreBuilder};
+use crate::record::Version;
+use crate::store::{content_version, redact_url, Error};
 
-/// Sessions in a PostgreSQL table, through a sqlx pool.
-///
-/// URL: `postgres://user:password@host:port/database?table=…&schema=…&migrate=false`
-/// (`postgresql://` too; other parameters such as `sslmode` go to sqlx). The schema, how writes
-/// stay conditional and how expiry is judged are described in [the module](super).
-///
-/// Every connection runs with `statement_timeout` and `lock_timeout` set to the store's
-/// timeout, acquiring a connection is bounded by it, and every call is wrapped in it too.
-///
-/// ```no_run
-/// # async fn example() -> Result<(), tessera::store::Error> {
-/// use tessera::store::sql::PostgresStore;
-///
-/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
-/// # let _ = store; Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-    common: Common,
-    schema: Option<Ident>,
-    sql: Statements,
-    flask: FlaskStatements,
-    lock: i64,
-}
-
-impl fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field("table", &self.sql.table)
-            .field("timeout", &self.common.timeout)
-            .field("key_prefix", &self.common.key_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The statements, written once per store with the validated, quoted table name.
+/// PostgreSQL, for [`SqlStore`](super::SqlStore): `$1` placeholders, `ON CONFLICT` upserts,
+/// `SELECT … FOR UPDATE`, deadlines as `BIGINT`, `timestamp` or `timestamptz`, tables in an
+/// optional schema.
 #[derive(Debug, Clone)]
-struct Statements {
-    table: String,
-    migrations: Vec<String>,
-    load: String,
-    live: String,
-    insert: String,
-    update: String,
-    delete_version: String,
-    delete: String,
-    touch: String,
-    clear_batch: String,
-}
-
-impl Statements {
-    fn new(schema: Option<&Ident>, table: &Ident) -> Self {
-        let t = match schema {
-            Some(schema) => format!("\"{}\".\"{}\"", schema.as_str(), table.as_str()),
-            None => format!("\"{}\"", table.as_str()),
-        };
-        let index = format!("\"{}_expires_at\"", table.as_str());
-        Self {
-            migrations: vec![
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\
-                     id TEXT PRIMARY KEY, \
-                     data BYTEA NOT NULL, \
-                     expires_at BIGINT NOT NULL, \
-                     version BIGINT NOT NULL DEFAULT 1)"
-                ),
-                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
-            ],
-            load: format!(
-                "SELECT data, expires_at, version FROM {t} WHERE id = $1 AND expires_at > $2"
-            ),
-            live: format!("SELECT 1 FROM {t} WHERE id = $1 AND expires_at > $2"),
-            // A live row blocks the insert (no row returned); an expired one is replaced, its
-            // version counting on so a stale writer of the old session cannot match it.
-            insert: format!(
-                "INSERT INTO {t} AS s (id, data, expires_at, version) VALUES ($1, $2, $3, 1) \
-                 ON CONFLICT (id) DO UPDATE \
-                 SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, version = s.version + 1 \
-                 WHERE s.expires_at <= $4 \
-                 RETURNING version"
-            ),
-            update: format!(
-                "UPDATE {t} SET data = $1, expires_at = $2, version = version + 1 \
-                 WHERE id = $3 AND version = $4 AND expires_at > $5"
-            ),
-            delete_version: format!(
-                "DELETE FROM {t} WHERE id = $1 AND version = $2 AND expires_at > $3"
-            ),
-            delete: format!("DELETE FROM {t} WHERE id = $1"),
-            touch: format!("UPDATE {t} SET expires_at = $1 WHERE id = $2 AND expires_at > $3"),
-            // SKIP LOCKED leaves rows another transaction is writing; the outer condition is
-            // checked again on a row touched meanwhile, so a revived session is never deleted.
-            clear_batch: format!(
-                "DELETE FROM {t} WHERE id IN \
-                 (SELECT id FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                 AND expires_at <= $1"
-            ),
-            table: t,
-        }
-    }
+pub struct Postgres {
+    schema: Option<Ident>,
 }
 
 /// `statement_timeout` (57014) and `lock_timeout` (55P03) are timeouts, not outages.
@@ -119,79 +28,47 @@ fn is_timeout(e: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "57014" || code == "55P03")
 }
 
-impl PostgresStore {
-    /// A builder for a store at `url`, to set the table, schema, clock, timeout…
-    pub fn builder(url: &str) -> Result<SqlStoreBuilder<Self>, Error> {
-        SqlStoreBuilder::parse(url, &["postgres", "postgresql"], true)
+fn bind(
+    mut q: Query<'_, sqlx::Postgres, PgArguments>,
+    params: Vec<Param>,
+) -> Query<'_, sqlx::Postgres, PgArguments> {
+    for p in params {
+        q = match p {
+            Param::Int(v) => q.bind(v),
+            Param::Float(v) => q.bind(v),
+            Param::Text(v) => q.bind(v),
+            Param::Bytes(v) => q.bind(v),
+        };
     }
-
-    /// Connects with the defaults (and the URL's parameters), creating the table if missing.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        Self::builder(url)?.build().await
-    }
-
-    /// The pool, for anything tessera does not do.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// The quoted, schema-qualified table name.
-    pub fn table(&self) -> &str {
-        &self.sql.table
-    }
-
-    /// Starts a transaction (row locks are taken by the statements in it).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    /// Creates the table and its expiry index if missing (with the `flask-session` profile,
-    /// Flask-Session's table as SQLAlchemy creates it) (and the schema, if one is set and
-    /// missing). Idempotent; app servers starting together serialise on a transaction-scoped
-    /// advisory lock named after the table, so none sees a half-made schema.
-    pub async fn migrate(&self) -> Result<(), Error> {
-        self.common
-            .bounded("migrate", is_timeout, async {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(self.lock)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(schema) = &self.schema {
-                    // Checked first: CREATE SCHEMA IF NOT EXISTS needs a privilege even when
-                    // the schema exists.
-                    let exists: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                    )
-                    .bind(schema.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if !exists {
-                        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.as_str());
-                        sqlx::query(&create).execute(&mut *tx).await?;
-                    }
-                }
-                for statement in &self.sql.migrations {
-                    sqlx::query(statement).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            })
-            .await
-    }
+    q
 }
 
-impl SqlStoreBuilder<PostgresStore> {
-    /// Keeps the table in `schema` (`?schema=`), created if missing; default: the first
-    /// schema of the connection's search path.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.settings.schema = Some(schema.into());
-        self
-    }
+fn read(row: &PgRow, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, col)| {
+            Ok(match col {
+                Col::Int => Value::Int(row.try_get(i)?),
+                Col::Text => Value::Text(row.try_get(i)?),
+                Col::Bytes => Value::Bytes(row.try_get(i)?),
+            })
+        })
+        .collect()
+}
 
-    /// Connects, and runs [`PostgresStore::migrate`] unless told not to.
-    pub async fn build(self) -> Result<PostgresStore, Error> {
-        let s = self.settings;
-        let common = Common::new(&s, true)?;
+// The sealed trait's items name crate-private types on purpose: nothing outside calls them.
+#[allow(private_interfaces)]
+#[async_trait]
+impl Backend for Postgres {
+    type Db = sqlx::Postgres;
+    const KIND: Kind = Kind::Postgres;
+    const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];
+
+    async fn connect(
+        s: &Settings,
+        common: &Common,
+        _table: &Table,
+    ) -> Result<(PgPool, Self), Error> {
         let schema = s
             .schema
             .as_deref()
@@ -214,26 +91,104 @@ impl SqlStoreBuilder<PostgresStore> {
                     .connect_with(options),
             )
             .await?;
-        let mut sql = Statements::new(schema.as_ref(), &common.table);
-        let flask = FlaskStatements::new(Dialect::Postgres, &sql.table);
-        if common.flask.is_some() {
-            sql.migrations = vec![flask.create.clone()];
+        Ok((pool, Self { schema }))
+    }
+
+    fn qualify(&self, table: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("\"{}\".\"{table}\"", schema.as_str()),
+            None => format!("\"{table}\""),
         }
-        let lock = i64::from_be_bytes(lock_key(&sql.table));
-        let store = PostgresStore {
-            pool,
-            common,
-            schema,
-            sql,
-            flask,
-            lock,
-        };
-        if s.migrate {
-            store.migrate().await?;
+    }
+
+    /// Under a transaction-scoped advisory lock named after the table, so none sees a
+    /// half-made schema; the schema, if set and missing, is created first.
+    async fn migrate(
+        &self,
+        pool: &PgPool,
+        table: &str,
+        statements: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from_be_bytes(lock_key(table)))
+            .execute(&mut *tx)
+            .await?;
+        if let Some(schema) = &self.schema {
+            // Checked first: CREATE SCHEMA IF NOT EXISTS needs a privilege even when the
+            // schema exists.
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if !exists {
+                let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.as_str());
+                sqlx::query(&create).execute(&mut *tx).await?;
+            }
         }
-        Ok(store)
+        for statement in statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    fn is_timeout(e: &sqlx::Error) -> bool {
+        is_timeout(e)
+    }
+
+    async fn execute(pool: &PgPool, sql: &str, params: Vec<Param>) -> Result<Done, sqlx::Error> {
+        let done = bind(sqlx::query(sql), params).execute(pool).await?;
+        Ok(Done {
+            rows: done.rows_affected(),
+            last_id: 0,
+        })
+    }
+
+    async fn fetch(
+        pool: &PgPool,
+        sql: &str,
+        params: Vec<Param>,
+        cols: &[Col],
+    ) -> Result<Option<Vec<Value>>, sqlx::Error> {
+        let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
+        row.map(|row| read(&row, cols)).transpose()
+    }
+
+    async fn locked_write(
+        pool: &PgPool,
+        lock: &str,
+        lock_params: Vec<Param>,
+        col: Col,
+        expected: Version,
+        write: &str,
+        write_params: Vec<Param>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let row = bind(sqlx::query(lock), lock_params)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let stored = row.map(|row| read(&row, &[col])).transpose()?;
+        let stored = stored
+            .and_then(|v| v.into_iter().next())
+            .and_then(Value::into_bytes);
+        if stored.map(|d| content_version(&d)) != Some(expected) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        bind(sqlx::query(write), write_params)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
-super::upserting_session_store!(PostgresStore, is_timeout);
-super::flask_session::flask_session_methods!(PostgresStore, is_timeout);
+impl SqlStoreBuilder<super::PostgresStore> {
+    /// Keeps the table in `schema` (`?schema=`), created if missing; default: the first
+    /// schema of the connection's search path.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.settings.schema = Some(schema.into());
+        self
+    }
+}

@@ -1,0 +1,543 @@
+//! [`SqlStore`]: one store for every dialect and table layout.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::table::{Kind, Param, Statements, Table};
+use super::{Common, SqlStoreBuilder};
+use crate::codec::{self, SharedCodec, Versioning};
+use crate::id::SessionId;
+use crate::interop::Profile;
+use crate::record::{Record, Version};
+use crate::store::{
+    content_version, redact_url, undecodable, unencodable, Error, Expected, Loaded, Saved,
+    SessionStore,
+};
+
+/// A column's type as a row is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Col {
+    Int,
+    Text,
+    Bytes,
+}
+
+/// A value read from a row (`NULL` as `None`).
+#[derive(Debug)]
+pub(crate) enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+}
+
+impl Value {
+    pub(crate) fn int(&self) -> Option<i64> {
+        match self {
+            Self::Int(v) => *v,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            Self::Bytes(v) => v,
+            Self::Text(v) => v.map(String::into_bytes),
+            Self::Int(_) => None,
+        }
+    }
+}
+
+/// What an executed statement reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done {
+    pub(crate) rows: u64,
+    /// MySQL's `LAST_INSERT_ID()` of the statement (0 elsewhere).
+    pub(crate) last_id: u64,
+}
+
+// Sealed: its items name crate-private types on purpose, nothing outside calls them.
+#[allow(private_interfaces)]
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What a SQL dialect does that the others do not: connecting, migrating, binding and
+    /// reading values, holding a row for a conditional write, telling a timeout.
+    #[async_trait]
+    pub trait Backend: Sized + Clone + Send + Sync + fmt::Debug + 'static {
+        /// The sqlx database.
+        type Db: sqlx::Database;
+        /// Which statements this dialect takes.
+        const KIND: Kind;
+        /// The URL schemes it opens.
+        const SCHEMES: &'static [&'static str];
+
+        /// Connects a pool as `settings` say.
+        async fn connect(
+            settings: &super::super::Settings,
+            common: &Common,
+            table: &Table,
+        ) -> Result<(sqlx::Pool<Self::Db>, Self), Error>;
+
+        /// The quoted table name statements use.
+        fn qualify(&self, table: &str) -> String;
+
+        /// Runs `statements` (idempotent `CREATE`s) under the dialect's migration lock.
+        async fn migrate(
+            &self,
+            pool: &sqlx::Pool<Self::Db>,
+            table: &str,
+            statements: &[String],
+        ) -> Result<(), sqlx::Error>;
+
+        /// Whether `e` is a lock wait or statement time limit.
+        fn is_timeout(e: &sqlx::Error) -> bool;
+
+        async fn execute(
+            pool: &sqlx::Pool<Self::Db>,
+            sql: &str,
+            params: Vec<Param>,
+        ) -> Result<Done, sqlx::Error>;
+
+        async fn fetch(
+            pool: &sqlx::Pool<Self::Db>,
+            sql: &str,
+            params: Vec<Param>,
+            cols: &[Col],
+        ) -> Result<Option<Vec<Value>>, sqlx::Error>;
+
+        /// In one transaction holding the row (`lock`, one column of type `col`): compares the
+        /// stored bytes' hash with `expected` and runs `write` if they match. Whether it wrote.
+        #[allow(clippy::too_many_arguments)]
+        async fn locked_write(
+            pool: &sqlx::Pool<Self::Db>,
+            lock: &str,
+            lock_params: Vec<Param>,
+            col: Col,
+            expected: Version,
+            write: &str,
+            write_params: Vec<Param>,
+        ) -> Result<bool, sqlx::Error>;
+    }
+}
+
+/// A SQL dialect [`SqlStore`] speaks: [`Postgres`](super::Postgres),
+/// [`MySql`](super::MySql) or [`Sqlite`](super::Sqlite). Sealed.
+pub trait Dialect: sealed::Backend {}
+
+impl<D: sealed::Backend> Dialect for D {}
+
+/// Sessions in a SQL table, through a sqlx pool: one store generic over the
+/// [dialect](Dialect), keeping the table layout of its profile ([the module](super) describes
+/// each) with that profile's [record codec](crate::codec).
+///
+/// [`PostgresStore`](super::PostgresStore), [`MySqlStore`](super::MySqlStore) and
+/// [`SqliteStore`](super::SqliteStore) name it on each database.
+pub struct SqlStore<D: Dialect> {
+    pool: sqlx::Pool<D::Db>,
+    common: Common,
+    codec: SharedCodec,
+    layout: &'static Table,
+    sql: Statements,
+    dialect: D,
+}
+
+// By hand: a derive would ask for `D::Db: Clone`, which sqlx's database types are not.
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            common: self.common.clone(),
+            codec: self.codec.clone(),
+            layout: self.layout,
+            sql: self.sql.clone(),
+            dialect: self.dialect.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.dialect)
+            .field("profile", &self.codec.profile())
+            .field("table", &self.sql.table)
+            .field("timeout", &self.common.timeout)
+            .field("key_prefix", &self.common.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// A builder for a store at `url`, to set the table, profile, clock, timeout…
+    pub fn builder(url: &str) -> Result<SqlStoreBuilder<Self>, Error> {
+        SqlStoreBuilder::parse(url, D::SCHEMES, D::KIND == Kind::Postgres)
+    }
+
+    /// Connects with the defaults (and the URL's parameters), creating the table if missing.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder(url)?.build().await
+    }
+
+    /// The pool, for anything tessera does not do.
+    pub fn pool(&self) -> &sqlx::Pool<D::Db> {
+        &self.pool
+    }
+
+    /// The quoted (PostgreSQL: schema-qualified) table name.
+    pub fn table(&self) -> &str {
+        &self.sql.table
+    }
+
+    /// Creates the profile's table and its indexes if missing, exactly as its owner does
+    /// (tessera, SQLAlchemy, Django's migration; on PostgreSQL also the schema). Idempotent;
+    /// app servers starting together serialise on the database's lock (a transaction-scoped
+    /// advisory lock on PostgreSQL, `GET_LOCK` on MySQL, `BEGIN IMMEDIATE` on SQLite).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        self.common
+            .bounded(
+                "migrate",
+                D::is_timeout,
+                self.dialect
+                    .migrate(&self.pool, &self.sql.table, &self.sql.migrations),
+            )
+            .await
+    }
+
+    /// [`clear_expired`](SessionStore::clear_expired), reporting the running total of deleted
+    /// rows after each batch (for a progress display).
+    ///
+    /// Each batch is one statement deleting at most
+    /// [`clear_batch`](SqlStoreBuilder::clear_batch) rows, so no lock is held for long; each
+    /// is bounded by the store's timeout, the whole run is not.
+    pub async fn clear_expired_with_progress(
+        &self,
+        progress: impl FnMut(u64),
+    ) -> Result<u64, Error> {
+        self.common
+            .clear_in_batches(
+                |now, batch| async move {
+                    let params = vec![self.at(now), Param::Int(batch)];
+                    Ok(self
+                        .execute("clear_expired", &self.sql.clear_batch, params)
+                        .await?
+                        .rows)
+                },
+                progress,
+            )
+            .await
+    }
+
+    /// `at` as the deadline column takes it.
+    fn at(&self, at: OffsetDateTime) -> Param {
+        Param::deadline(D::KIND, self.layout, at)
+    }
+
+    fn now(&self) -> Param {
+        self.at(self.common.clock.now())
+    }
+
+    /// The id column's value, if the layout takes `id` (Django's keys only).
+    fn key(&self, id: &SessionId) -> Option<Param> {
+        if !self.codec.accepts_id(id) {
+            return None;
+        }
+        Some(Param::Text(if self.layout.prefixed {
+            self.common.key(id)
+        } else {
+            id.expose().to_owned()
+        }))
+    }
+
+    fn data_col(&self) -> Col {
+        if self.layout.data_is_text {
+            Col::Text
+        } else {
+            Col::Bytes
+        }
+    }
+
+    /// The record's bytes, and them as the data column takes them.
+    fn encode(&self, id: &SessionId, record: &Record) -> Result<(Vec<u8>, Param), Error> {
+        let bytes = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        let param = if self.layout.data_is_text {
+            Param::Text(String::from_utf8(bytes.clone()).map_err(|e| Error::corrupt(id, e))?)
+        } else {
+            Param::Bytes(bytes.clone())
+        };
+        Ok((bytes, param))
+    }
+
+    fn counted(&self) -> bool {
+        self.codec.versioning() == Versioning::Counter && self.layout.version.is_some()
+    }
+
+    async fn execute(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Done, Error> {
+        self.common
+            .bounded(op, D::is_timeout, D::execute(&self.pool, sql, params))
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: Vec<Param>,
+        cols: &[Col],
+    ) -> Result<Option<Vec<Value>>, Error> {
+        self.common
+            .bounded(op, D::is_timeout, D::fetch(&self.pool, sql, params, cols))
+            .await
+    }
+
+    /// Creates the row unless a live one exists (an expired one is replaced).
+    async fn insert(
+        &self,
+        id: &SessionId,
+        key: Param,
+        record: &Record,
+        bytes: &[u8],
+        data: Param,
+    ) -> Result<Saved, Error> {
+        let counted = self.counted();
+        let written = |version: u64| {
+            Saved::Written(if counted {
+                Version::new(version)
+            } else {
+                content_version(bytes)
+            })
+        };
+        let deadline = self.at(record.expires_at);
+        if D::KIND != Kind::MySql {
+            let cols: &[Col] = if counted { &[Col::Int] } else { &[] };
+            let params = vec![key, data, deadline, self.now()];
+            let row = self.fetch("save", &self.sql.insert, params, cols).await?;
+            return match row {
+                None => Ok(Saved::Conflict),
+                Some(row) => {
+                    let version = row.first().and_then(Value::int).unwrap_or(1);
+                    Ok(written(
+                        u64::try_from(version).map_err(|e| Error::corrupt(id, e))?,
+                    ))
+                }
+            };
+        }
+        // MySQL has no upsert that leaves a live row alone: insert, and if the id is taken,
+        // take its place only if that row has expired.
+        let params = vec![key.clone(), data.clone(), deadline.clone()];
+        match self.execute("save", &self.sql.insert, params).await {
+            Ok(_) => Ok(written(Version::FIRST.get())),
+            Err(e) if is_duplicate(&e) => {
+                let params = vec![data, deadline, key, self.now()];
+                let done = self
+                    .execute("save", &self.sql.replace_expired, params)
+                    .await?;
+                Ok(if done.rows == 1 {
+                    written(done.last_id)
+                } else {
+                    Saved::Conflict
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks the table Django's migrations own exists, saying how to make it if not.
+    async fn probe(&self, url: &str) -> Result<(), Error> {
+        match self.fetch("open", &self.sql.probe, vec![], &[]).await {
+            Err(Error::Unavailable { source, .. }) => Err(Error::BadUrl {
+                url: redact_url(url),
+                reason: format!(
+                    "cannot read Django's session table {} ({source}); run `manage.py migrate sessions` first, or add ?migrate=true to let tessera create it",
+                    self.sql.table
+                ),
+            }),
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// Whether a failed insert hit the primary key (or unique) constraint.
+fn is_duplicate(e: &Error) -> bool {
+    match e {
+        Error::Unavailable { source, .. } => source
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .is_some_and(|d| d.is_unique_violation()),
+        _ => false,
+    }
+}
+
+impl<D: Dialect> SqlStoreBuilder<SqlStore<D>> {
+    /// Connects, and runs [`SqlStore::migrate`] unless told not to (with the `django`
+    /// profile, only if told to: Django's migrations own its table, which is then checked).
+    pub async fn build(self) -> Result<SqlStore<D>, Error> {
+        let s = self.settings;
+        let bad = |reason: String| Error::BadUrl {
+            url: redact_url(&s.url),
+            reason,
+        };
+        let Some(layout) = Table::for_profile(s.profile) else {
+            return Err(bad(format!(
+                "this SQL store does not keep the {} profile's table",
+                s.profile
+            )));
+        };
+        let codec = codec::for_profile(s.profile, s.policy, s.keys.as_ref(), s.clock.clone())
+            .map_err(|e| bad(e.to_string()))?;
+        let common = Common::new(&s, layout)?;
+        let (pool, dialect) = D::connect(&s, &common, layout).await?;
+        let table = dialect.qualify(common.table.as_str());
+        let sql = Statements::new(D::KIND, layout, &table, common.table.as_str());
+        let store = SqlStore {
+            pool,
+            common,
+            codec,
+            layout,
+            sql,
+            dialect,
+        };
+        if s.migrate.unwrap_or(!layout.foreign) {
+            store.migrate().await?;
+        }
+        if layout.foreign {
+            store.probe(&s.given_url).await?;
+        }
+        Ok(store)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> SessionStore for SqlStore<D> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
+        let Some(key) = self.key(id) else {
+            return Ok(None);
+        };
+        let counted = self.counted();
+        let cols = [self.data_col(), Col::Int, Col::Int];
+        let cols = if counted { &cols[..] } else { &cols[..2] };
+        let row = self
+            .fetch("load", &self.sql.load, vec![key, self.now()], cols)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut row = row.into_iter();
+        let (data, deadline, version) = (row.next(), row.next(), row.next());
+        let data = data
+            .and_then(Value::into_bytes)
+            .ok_or_else(|| Error::corrupt(id, "the row's data is NULL"))?;
+        let deadline = deadline
+            .and_then(|d| d.int())
+            .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())
+            .ok_or_else(|| Error::corrupt(id, "the row's deadline is unreadable"))?;
+        let record = self
+            .codec
+            .decode(&data, Some(deadline))
+            .map_err(|e| undecodable(id, e))?;
+        let version = match version.and_then(|v| v.int()) {
+            Some(v) => Version::new(u64::try_from(v).map_err(|e| Error::corrupt(id, e))?),
+            None => content_version(&data),
+        };
+        Ok(Some(Loaded { record, version }))
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expected: Expected,
+    ) -> Result<Saved, Error> {
+        let key = self.key(id).ok_or_else(|| Error::RefusedId {
+            id: id.clone(),
+            reason: "Django's session keys are 8 to 40 characters of a-z and 0-9",
+        })?;
+        let expired = self.common.is_expired(record);
+        let counted = self.counted();
+        if let (Expected::Absent, true) = (expected, expired) {
+            // Nothing to store; the precondition holds unless a live row exists.
+            let live = self
+                .fetch("save", &self.sql.live, vec![key, self.now()], &[])
+                .await?;
+            return Ok(match live {
+                Some(_) => Saved::Conflict,
+                None if counted => Saved::Written(Version::FIRST),
+                None => Saved::Written(content_version(&self.encode(id, record)?.0)),
+            });
+        }
+        let (bytes, data) = self.encode(id, record)?;
+        let deadline = self.at(record.expires_at);
+        match expected {
+            Expected::Absent => self.insert(id, key, record, &bytes, data).await,
+            Expected::Version(v) if counted => {
+                let version = Param::Int(super::db_version(v));
+                let done = if expired {
+                    let params = vec![key, version, self.now()];
+                    self.execute("save", &self.sql.delete_version, params)
+                        .await?
+                } else {
+                    let params = vec![data, deadline, key, version, self.now()];
+                    self.execute("save", &self.sql.update, params).await?
+                };
+                Ok(self.common.written_if(done.rows, v))
+            }
+            Expected::Version(v) => {
+                let (write, params) = if expired {
+                    (&self.sql.delete, vec![key.clone()])
+                } else {
+                    (&self.sql.update, vec![data, deadline, key.clone()])
+                };
+                let wrote = self
+                    .common
+                    .bounded(
+                        "save",
+                        D::is_timeout,
+                        D::locked_write(
+                            &self.pool,
+                            &self.sql.lock,
+                            vec![key, self.now()],
+                            self.data_col(),
+                            v,
+                            write,
+                            params,
+                        ),
+                    )
+                    .await?;
+                Ok(if wrote {
+                    Saved::Written(content_version(&bytes))
+                } else {
+                    Saved::Conflict
+                })
+            }
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        if let Some(key) = self.key(id) {
+            self.execute("delete", &self.sql.delete, vec![key]).await?;
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
+        let Some(key) = self.key(id) else {
+            return Ok(false);
+        };
+        // sqlx connects to MySQL with CLIENT_FOUND_ROWS: rows matched, even if unchanged.
+        let params = vec![self.at(expires_at), key, self.now()];
+        let done = self.execute("touch", &self.sql.touch, params).await?;
+        Ok(done.rows == 1)
+    }
+
+    async fn clear_expired(&self) -> Result<u64, Error> {
+        self.clear_expired_with_progress(|_| {}).await
+    }
+
+    fn profile(&self) -> Profile {
+        self.codec.profile()
+    }
+}
