@@ -5,13 +5,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::mysql::{
-    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool,
-    MySqlPoolOptions, MySqlRow,
+    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
 };
-use sqlx::query::Query;
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 
-use super::store::{sealed::Backend, Col, Done, Value};
+use super::store::{bind, read, sealed::Backend, Col, Done, Value};
 use super::table::{Kind, Param, Table, MYSQL_ID_BYTES};
 use super::{lock_key, scrub, Common, Settings};
 use crate::id::MAX_ID_LEN;
@@ -41,34 +39,6 @@ fn is_timeout(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
         .is_some_and(|d| matches!(d.number(), 1205 | 1969 | 3024))
-}
-
-fn bind(
-    mut q: Query<'_, sqlx::MySql, MySqlArguments>,
-    params: Vec<Param>,
-) -> Query<'_, sqlx::MySql, MySqlArguments> {
-    for p in params {
-        q = match p {
-            Param::Int(v) => q.bind(v),
-            Param::Float(v) => q.bind(v),
-            Param::Text(v) => q.bind(v),
-            Param::Bytes(v) => q.bind(v),
-        };
-    }
-    q
-}
-
-fn read(row: &MySqlRow, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, col)| {
-            Ok(match col {
-                Col::Int => Value::Int(row.try_get(i)?),
-                Col::Text => Value::Text(row.try_get(i)?),
-                Col::Bytes => Value::Bytes(row.try_get(i)?),
-            })
-        })
-        .collect()
 }
 
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.

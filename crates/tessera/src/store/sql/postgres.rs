@@ -3,11 +3,9 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::query::Query;
-use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::store::{sealed::Backend, Col, Done, Value};
+use super::store::{bind, read, sealed::Backend, Col, Done, Value};
 use super::table::{Kind, Param, Table};
 use super::{lock_key, scrub, Common, Ident, Settings, SqlStoreBuilder};
 use crate::record::Version;
@@ -26,34 +24,6 @@ fn is_timeout(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|code| code == "57014" || code == "55P03")
-}
-
-fn bind(
-    mut q: Query<'_, sqlx::Postgres, PgArguments>,
-    params: Vec<Param>,
-) -> Query<'_, sqlx::Postgres, PgArguments> {
-    for p in params {
-        q = match p {
-            Param::Int(v) => q.bind(v),
-            Param::Float(v) => q.bind(v),
-            Param::Text(v) => q.bind(v),
-            Param::Bytes(v) => q.bind(v),
-        };
-    }
-    q
-}
-
-fn read(row: &PgRow, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, col)| {
-            Ok(match col {
-                Col::Int => Value::Int(row.try_get(i)?),
-                Col::Text => Value::Text(row.try_get(i)?),
-                Col::Bytes => Value::Bytes(row.try_get(i)?),
-            })
-        })
-        .collect()
 }
 
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.

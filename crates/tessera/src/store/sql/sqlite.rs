@@ -4,14 +4,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
 
-use super::store::{sealed::Backend, Col, Done, Value};
+use super::store::{bind, read, sealed::Backend, Col, Done, Value};
 use super::table::{Kind, Param, Table};
 use super::{scrub, Common, Settings};
 use crate::record::Version;
@@ -39,34 +36,6 @@ fn is_timeout(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .and_then(|code| code.parse::<u32>().ok())
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-}
-
-fn bind<'q>(
-    mut q: Query<'q, sqlx::Sqlite, SqliteArguments<'q>>,
-    params: Vec<Param>,
-) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
-    for p in params {
-        q = match p {
-            Param::Int(v) => q.bind(v),
-            Param::Float(v) => q.bind(v),
-            Param::Text(v) => q.bind(v),
-            Param::Bytes(v) => q.bind(v),
-        };
-    }
-    q
-}
-
-fn read(row: &SqliteRow, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, col)| {
-            Ok(match col {
-                Col::Int => Value::Int(row.try_get(i)?),
-                Col::Text => Value::Text(row.try_get(i)?),
-                Col::Bytes => Value::Bytes(row.try_get(i)?),
-            })
-        })
-        .collect()
 }
 
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.

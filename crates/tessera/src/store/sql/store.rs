@@ -32,6 +32,50 @@ pub(crate) enum Value {
     Bytes(Option<Vec<u8>>),
 }
 
+/// `params` bound to `q` in order, whatever the dialect.
+pub(crate) fn bind<'q, DB>(
+    mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for p in params {
+        q = match p {
+            Param::Int(v) => q.bind(v),
+            Param::Float(v) => q.bind(v),
+            Param::Text(v) => q.bind(v),
+            Param::Bytes(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+/// The columns `cols` of `row`, in order, whatever the dialect.
+pub(crate) fn read<R>(row: &R, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    cols.iter()
+        .enumerate()
+        .map(|(i, col)| {
+            Ok(match col {
+                Col::Int => Value::Int(row.try_get(i)?),
+                Col::Text => Value::Text(row.try_get(i)?),
+                Col::Bytes => Value::Bytes(row.try_get(i)?),
+            })
+        })
+        .collect()
+}
+
 impl Value {
     pub(crate) fn int(&self) -> Option<i64> {
         match self {
