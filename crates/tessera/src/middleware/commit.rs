@@ -8,7 +8,7 @@ use tracing::{debug, error, warn};
 
 use super::bounded::bounded;
 use super::ids::IdCookie;
-use super::lazy::Opened;
+use super::load::Opened;
 use super::queue::{Joined, Lead, Member, Outcome, Turn as QueueTurn};
 use super::{cookies, Backend, SessionError, Shared};
 use crate::config::{SessionConfig, StaleWrites};

@@ -7,10 +7,57 @@ use http::HeaderMap;
 
 use super::cookies;
 use super::ids::IdCookie;
-use super::lazy::{Opened, Signature};
 use super::{Backend, SessionError, Shared};
+use crate::id::SessionId;
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
+
+/// A loaded session and what the response needs to know of its cookie.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) session: Session,
+    /// The request carried our cookie (valid or not).
+    pub(crate) cookie_sent: bool,
+    /// A fallback key verified the cookie: send it again under the current key.
+    pub(crate) rotated: bool,
+    /// The id the cookie named and its signature, when the current key verified it: sending
+    /// the same id again reuses the signature instead of signing the id again.
+    pub(crate) id_signature: Option<(SessionId, Signature)>,
+}
+
+/// The signature part of a signed id cookie (after its last `.`), held inline: kept for every
+/// loaded session with a signed id, used only when the cookie is sent again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signature {
+    bytes: [u8; Self::MAX],
+    len: u8,
+}
+
+impl Signature {
+    /// Longest signature kept (tessera's is 43 characters, itsdangerous' SHA-1 one 27).
+    const MAX: usize = 64;
+
+    /// The signature of `value` (`id.signature`), if it has one that fits.
+    pub(crate) fn of(value: &str) -> Option<Self> {
+        let (_, signature) = value.rsplit_once('.')?;
+        let len = u8::try_from(signature.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= Self::MAX)?;
+        let mut bytes = [0u8; Self::MAX];
+        bytes[..signature.len()].copy_from_slice(signature.as_bytes());
+        Some(Self { bytes, len })
+    }
+
+    /// `id.signature`.
+    pub(crate) fn cookie_value(&self, id: &SessionId) -> Option<String> {
+        let signature = std::str::from_utf8(&self.bytes[..usize::from(self.len)]).ok()?;
+        let mut value = String::with_capacity(id.expose().len() + 1 + signature.len());
+        value.push_str(id.expose());
+        value.push('.');
+        value.push_str(signature);
+        Some(value)
+    }
+}
 
 pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened, SessionError> {
     let config = &shared.config;
