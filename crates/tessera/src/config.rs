@@ -15,8 +15,7 @@ use crate::interop::Profile;
 
 /// The cookie name Flask uses; Django's is `sessionid`.
 pub const DEFAULT_COOKIE_NAME: &str = "session";
-/// How long a store operation may take before the request fails with 503.
-pub const DEFAULT_STORE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+pub use crate::store::DEFAULT_STORE_TIMEOUT;
 /// How often a conflicting save is retried on a fresh copy of the record.
 pub const DEFAULT_SAVE_RETRIES: u32 = 32;
 /// How long a save keeps retrying after conflicts before the request gets `409 Conflict`.

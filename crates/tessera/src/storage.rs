@@ -94,6 +94,21 @@ impl Storage {
     }
 }
 
+impl OpenOptions {
+    /// The options a [`SessionConfig`](SessionConfig) implies.
+    pub fn from_config(config: &SessionConfig) -> Self {
+        Self {
+            clock: config.clock().clone(),
+            key_prefix: config.key_prefix().to_owned(),
+            timeout: config.store_timeout(),
+            profile: config.profile(),
+            policy: config.policy(),
+            keys: config.keys().cloned(),
+            cookie_name: config.cookie().name().to_owned(),
+        }
+    }
+}
+
 impl From<SharedStore> for Storage {
     fn from(store: SharedStore) -> Self {
         Self::Store(store)

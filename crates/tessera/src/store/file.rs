@@ -485,7 +485,7 @@ mod tests {
                 dir: PathBuf::new(),
                 prefix: String::new(),
                 threshold: DEFAULT_THRESHOLD,
-                timeout: crate::config::DEFAULT_STORE_TIMEOUT,
+                timeout: crate::store::DEFAULT_STORE_TIMEOUT,
                 clock: crate::clock::system(),
             }
         }

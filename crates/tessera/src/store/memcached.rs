@@ -18,14 +18,14 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{
-    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
-};
+use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
+use crate::store::error::{undecodable, unencodable};
+use crate::store::url::redact_url;
 
 /// memcached's default item size limit (`-I 1m`), less room for the key and item header.
 pub const DEFAULT_MAX_VALUE: usize = 1024 * 1024 - 512;

@@ -16,15 +16,15 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use time::OffsetDateTime;
 
-use super::{
-    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
-};
+use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::{self, SharedClock};
 use crate::codec::{RecordCodec, SharedCodec, Versioning};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
+use crate::store::error::{undecodable, unencodable};
+use crate::store::url::redact_url;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "tessera";
@@ -372,7 +372,7 @@ impl MongoStore {
             collection: DEFAULT_COLLECTION.to_owned(),
             migrate: true,
             clock: clock::system(),
-            timeout: crate::config::DEFAULT_STORE_TIMEOUT,
+            timeout: crate::store::DEFAULT_STORE_TIMEOUT,
             key_prefix: OpenOptions::default().key_prefix,
             profile: Profile::Native,
             policy: ExpiryPolicy::default(),

@@ -24,13 +24,13 @@ use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
 
-use super::{
-    redact_url, undecodable, unencodable, Error, Expected, Loaded, OpenOptions, Saved, SessionStore,
-};
+use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
+use crate::store::error::{undecodable, unencodable};
+use crate::store::url::redact_url;
 
 /// The profiles whose layouts the store keeps: tessera's and Flask-Session's (Django's cache
 /// engines store pickle, which tessera never reads).

@@ -13,7 +13,8 @@ use super::{bounded, bson_date, is_duplicate, MongoStore};
 use crate::id::SessionId;
 use crate::interop::flask_session;
 use crate::record::Record;
-use crate::store::{content_version, undecodable, unencodable, Error, Expected, Loaded, Saved};
+use crate::store::error::{undecodable, unencodable};
+use crate::store::{content_version, Error, Expected, Loaded, Saved};
 
 /// The name of the unique index on `id` (Flask-Session makes none; tessera needs one so two
 /// creations of one id cannot both succeed).

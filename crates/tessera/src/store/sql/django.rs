@@ -28,7 +28,8 @@ use time::OffsetDateTime;
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::Record;
-use crate::store::{redact_url, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use crate::store::url::redact_url;
+use crate::store::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 
 /// The table Django's `sessions` app creates.
 pub const DJANGO_TABLE: &str = "django_session";

@@ -55,13 +55,14 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{redact_url, Error, OpenOptions, Saved};
+use super::{Error, OpenOptions, Saved};
 use crate::clock::{self, SharedClock};
 use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
+use crate::store::url::redact_url;
 
 mod django;
 pub mod flask_session;
@@ -262,7 +263,7 @@ impl<S> SqlStoreBuilder<S> {
             schema: None,
             migrate: None,
             clock: clock::system(),
-            timeout: crate::config::DEFAULT_STORE_TIMEOUT,
+            timeout: crate::store::DEFAULT_STORE_TIMEOUT,
             key_prefix: OpenOptions::default().key_prefix,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             clear_batch: DEFAULT_CLEAR_BATCH,

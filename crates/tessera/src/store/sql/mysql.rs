@@ -14,7 +14,8 @@ use super::table::{Kind, Param, Table, MYSQL_ID_BYTES};
 use super::{lock_key, scrub, Common, Settings};
 use crate::id::MAX_ID_LEN;
 use crate::record::Version;
-use crate::store::{content_version, redact_url, Error};
+use crate::store::url::redact_url;
+use crate::store::{content_version, Error};
 
 /// MySQL and MariaDB (InnoDB), for [`SqlStore`](super::SqlStore): `?` placeholders, an insert
 /// that falls back to replacing an expired row, `SELECT … FOR UPDATE`, deadlines as `BIGINT`

@@ -9,7 +9,8 @@ use super::store::{bind, read, sealed::Backend, Col, Done, Value};
 use super::table::{Kind, Param, Table};
 use super::{lock_key, scrub, Common, Ident, Settings, SqlStoreBuilder};
 use crate::record::Version;
-use crate::store::{content_version, redact_url, Error};
+use crate::store::url::redact_url;
+use crate::store::{content_version, Error};
 
 /// PostgreSQL, for [`SqlStore`](super::SqlStore): `$1` placeholders, `ON CONFLICT` upserts,
 /// `SELECT … FOR UPDATE`, deadlines as `BIGINT`, `timestamp` or `timestamptz`, tables in an

@@ -12,7 +12,8 @@ use super::store::{bind, read, sealed::Backend, Col, Done, Value};
 use super::table::{Kind, Param, Table};
 use super::{scrub, Common, Settings};
 use crate::record::Version;
-use crate::store::{content_version, redact_url, Error};
+use crate::store::url::redact_url;
+use crate::store::{content_version, Error};
 
 /// SQLite, for [`SqlStore`](super::SqlStore): `?1` placeholders, `ON CONFLICT` upserts,
 /// `BEGIN IMMEDIATE` for a conditional write, deadlines as `INTEGER` or text.

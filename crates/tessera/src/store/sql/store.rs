@@ -11,10 +11,9 @@ use crate::codec::{self, SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
-use crate::store::{
-    content_version, redact_url, undecodable, unencodable, Error, Expected, Loaded, Saved,
-    SessionStore,
-};
+use crate::store::error::{undecodable, unencodable};
+use crate::store::url::redact_url;
+use crate::store::{content_version, Error, Expected, Loaded, Saved, SessionStore};
 
 /// A column's type as a row is read.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,257 @@
+//! [`open`]: a store picked by its URL.
+
+#[cfg(any(
+    feature = "file",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+use crate::interop::Profile;
+
+use super::matrix::{keepers, Support};
+use super::url::{enabled_schemes, redact_url, Backend};
+use super::{Error, OpenOptions, SharedStore};
+
+/// Opens the server-side store a URL names.
+///
+/// | URL | store | feature |
+/// |---|---|---|
+/// | `memory` or `memory://?capacity=100000` | [`MemoryStore`](super::memory::MemoryStore) | `memory` |
+/// | `redis://[user:password@]host[:port][/db]` | [`crate::store::redis::RedisStore`] | `redis` |
+/// | `rediss://…` (TLS) | [`crate::store::redis::RedisStore`] | `redis` |
+/// | `redis+cluster://host:port,host:port,…` (or `rediss+cluster://`) | [`crate::store::redis::RedisStore`] on a Redis Cluster | `redis` |
+/// | `memcached://host[:port][?pool=4&max_value=BYTES]` | [`crate::store::memcached::MemcachedStore`] | `memcached` |
+/// | `file:///path/to/dir[?threshold=500]` | [`crate::store::file::FileStore`] | `file` |
+/// | `postgres://user:pw@host:5432/db` (or `postgresql://`) | [`crate::store::sql::PostgresStore`] | `postgres` |
+/// | `mysql://user:pw@host:3306/db` (or `mariadb://`) | [`crate::store::sql::MySqlStore`] | `mysql` |
+/// | `sqlite://sessions.db`, `sqlite:///abs/path.db`, `sqlite::memory:` | [`crate::store::sql::SqliteStore`] | `sqlite` |
+/// | `mongodb://host:27017/db` | [`crate::store::mongodb::MongoStore`] | `mongodb` |
+///
+/// Every store takes `options`' key prefix and timeout; those that judge expiry themselves
+/// (memory, file, SQL, MongoDB) take its clock. To put a cache in front of a database, open
+/// both and wrap them in a [`crate::store::cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
+/// [`crate::Storage::from_config`]).
+///
+/// With the `django` profile (`options.profile`), `postgres://…`, `mysql://…` and `sqlite:…` URLs open a
+/// [`crate::store::sql::DjangoDbStore`] on Django's `django_session` table and `file:///dir` a
+/// [`crate::store::django_file::DjangoFileStore`] in Django's `SESSION_FILE_PATH` layout; both need
+/// `options.keys`. Other stores refuse the profile (Django's cache engines store pickle).
+///
+/// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
+/// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
+/// `sessions`) and `?migrate=false`; the database is the URL's path (default `tessera`, or
+/// `flask_session` with the `flask-session` profile, whose SQL table defaults to `sessions`).
+/// Other parameters go to the database driver. Stores opened here take the clock, key prefix,
+/// timeout and profile from `options`.
+///
+/// Cookie sessions (`cookie`, `cookie+signed`, `cookie+encrypted`) are not stores: open them
+/// with [`crate::Storage::open`], which accepts every URL this function does.
+///
+/// ```
+/// # async fn example() -> Result<(), tessera::store::Error> {
+/// use tessera::store::{open, OpenOptions};
+///
+/// let store = open("memory://?capacity=1000", &OpenOptions::default()).await?;
+/// # let _ = store; Ok(()) }
+/// ```
+pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error> {
+    let Some(backend) = Backend::of_url(url) else {
+        return Err(Error::BadUrl {
+            url: redact_url(url),
+            reason: format!("unknown scheme; this build supports: {}", enabled_schemes()),
+        });
+    };
+    if let Support::Refused(why) = backend.keeps(options.profile) {
+        return Err(Error::BadUrl {
+            url: redact_url(url),
+            reason: format!(
+                "the {backend} store does not keep the {} profile's records: {why}; stores that do: {}",
+                options.profile,
+                keepers(options.profile)
+            ),
+        });
+    }
+    if !backend.is_enabled() {
+        return Err(Error::FeatureDisabled {
+            scheme: url.split(':').next().unwrap_or_default().to_owned(),
+            feature: backend.feature(),
+            enabled: enabled_schemes(),
+        });
+    }
+    connect(backend, url, options).await
+}
+
+/// Opens `url` on `backend`, whose feature is enabled and which keeps `options.profile`.
+async fn connect(backend: Backend, url: &str, options: &OpenOptions) -> Result<SharedStore, Error> {
+    match backend {
+        #[cfg(feature = "memory")]
+        Backend::Memory => Ok(std::sync::Arc::new(
+            super::memory::MemoryStore::from_url(url)?.with_clock(options.clock.clone()),
+        )),
+        #[cfg(feature = "redis")]
+        Backend::Redis => Ok(std::sync::Arc::new(
+            super::redis::RedisStore::connect(url, options).await?,
+        )),
+        #[cfg(feature = "memcached")]
+        Backend::Memcached => Ok(std::sync::Arc::new(
+            super::memcached::MemcachedStore::connect(url, options).await?,
+        )),
+        #[cfg(feature = "file")]
+        Backend::File if options.profile == Profile::Django => Ok(std::sync::Arc::new(
+            super::django_file::DjangoFileStore::open(url, options).await?,
+        )),
+        #[cfg(feature = "file")]
+        Backend::File => Ok(std::sync::Arc::new(
+            super::file::FileStore::open(url, options).await?,
+        )),
+        #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+        Backend::Postgres | Backend::MySql | Backend::Sqlite
+            if options.profile == Profile::Django =>
+        {
+            Ok(std::sync::Arc::new(
+                super::sql::DjangoDbStore::open(url, options).await?,
+            ))
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(std::sync::Arc::new(
+            super::sql::PostgresStore::builder(url)?
+                .options(options)
+                .build()
+                .await?,
+        )),
+        #[cfg(feature = "mysql")]
+        Backend::MySql => Ok(std::sync::Arc::new(
+            super::sql::MySqlStore::builder(url)?
+                .options(options)
+                .build()
+                .await?,
+        )),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Ok(std::sync::Arc::new(
+            super::sql::SqliteStore::builder(url)?
+                .options(options)
+                .build()
+                .await?,
+        )),
+        #[cfg(feature = "mongodb")]
+        Backend::MongoDb => Ok(std::sync::Arc::new(
+            super::mongodb::MongoStore::builder(url)?
+                .options(options)
+                .build()
+                .await?,
+        )),
+        // A backend whose feature is off (`open` checked that it is on).
+        #[allow(unreachable_patterns)]
+        _ => {
+            let _ = options;
+            Err(Error::FeatureDisabled {
+                scheme: url.split(':').next().unwrap_or_default().to_owned(),
+                feature: backend.feature(),
+                enabled: enabled_schemes(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiry::ExpiryPolicy;
+    use crate::interop::Profile;
+
+    #[tokio::test]
+    async fn unknown_schemes_list_what_is_enabled() {
+        let err = open("nosuch://x", &OpenOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown scheme"), "{err}");
+        assert!(err.contains("cookie+encrypted"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn every_server_scheme_is_known_with_or_without_its_feature() {
+        let options = OpenOptions::default().with_timeout(std::time::Duration::from_millis(300));
+        let dir = std::env::temp_dir().join(format!("tessera-open-{}", std::process::id()));
+        let urls = [
+            "redis://127.0.0.1:1".to_owned(),
+            "rediss://127.0.0.1:1".to_owned(),
+            "redis+cluster://127.0.0.1:1,127.0.0.1:2".to_owned(),
+            "memcached://127.0.0.1:1".to_owned(),
+            format!("file://{}", dir.display()),
+        ];
+        for url in &urls {
+            let backend = Backend::of_url(url).unwrap();
+            match open(url, &options).await {
+                Err(Error::FeatureDisabled { feature, .. }) => {
+                    assert!(!backend.is_enabled(), "{url}");
+                    assert_eq!(feature, backend.feature());
+                }
+                Err(Error::BadUrl { reason, .. }) => panic!("{url} was refused: {reason}"),
+                // Nothing listens on port 1: connecting fails, but the URL was understood.
+                Err(Error::Unavailable { .. } | Error::Timeout { .. }) | Ok(_) => {
+                    assert!(backend.is_enabled(), "{url}");
+                }
+                Err(other) => panic!("{url}: {other}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn flask_session_files_are_refused_as_pickle() {
+        let options =
+            OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+        let err = open("file:///tmp/flask_session", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tessera never unpickles"), "{err}");
+        assert!(err.contains("postgres"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn disabled_stores_name_their_feature() {
+        for backend in Backend::ALL.into_iter().filter(|b| !b.is_enabled()) {
+            for scheme in backend.schemes() {
+                let url = format!("{scheme}://user:hunter2@localhost/db");
+                match open(&url, &OpenOptions::default()).await {
+                    Err(Error::FeatureDisabled { feature, .. }) => {
+                        assert_eq!(feature, backend.feature());
+                    }
+                    other => panic!("{url}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_say_why_and_name_the_stores_that_keep_the_profile() {
+        let options = OpenOptions::default().with_profile(Profile::Django, ExpiryPolicy::default());
+        for (url, why) in [
+            ("redis://127.0.0.1:1", "pickle"),
+            ("memcached://127.0.0.1:1", "pickle"),
+            ("mongodb://127.0.0.1:1/x", "no MongoDB session engine"),
+            ("memory", "this process's memory"),
+        ] {
+            let err = open(url, &options).await.unwrap_err().to_string();
+            assert!(
+                err.contains(why) && err.contains("file, postgres, mysql, sqlite"),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn passwords_never_reach_error_messages() {
+        for url in [
+            "nosuch://user:hunter2@localhost/db",
+            "mongodb://user:hunter2@localhost/db",
+        ] {
+            let options =
+                OpenOptions::default().with_profile(Profile::Django, ExpiryPolicy::default());
+            let err = open(url, &options).await.unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+}
