@@ -4,6 +4,8 @@
     SECRET_KEY=... python django_app.py --port 5111 --engine db \
         --database postgres://postgres@127.0.0.1:5432/test                 # db on PostgreSQL
     SECRET_KEY=... python django_app.py --port 5112 --engine db --database /path/sessions.sqlite3
+    SECRET_KEY=... python django_app.py --port 5114 --engine db \
+        --database mysql://root@127.0.0.1:3306/test                        # db on MariaDB/MySQL
     SECRET_KEY=... python django_app.py --port 5113 --engine file --file-path /path/dir
 
 With `--engine db` it runs `migrate sessions` at startup, which creates `django_session`.
@@ -20,26 +22,37 @@ from django.conf import settings
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, default=5102)
 parser.add_argument("--engine", choices=["signed_cookies", "db", "file"], default="signed_cookies")
-parser.add_argument("--database", help="postgres:// URL or SQLite file path (--engine db)")
+parser.add_argument("--database", help="postgres:// or mysql:// URL, or SQLite file path (--engine db)")
 parser.add_argument("--file-path", help="SESSION_FILE_PATH (--engine file)")
 args = parser.parse_args()
+
+
+def server(spec, backend, name, user, port):
+    """Django's settings for the database server at URL `spec`, with these defaults."""
+    url = urlparse(spec)
+    return {
+        "ENGINE": "django.db.backends." + backend,
+        "NAME": url.path.lstrip("/") or name,
+        "USER": unquote(url.username or user),
+        "PASSWORD": unquote(url.password or ""),
+        "HOST": url.hostname or "127.0.0.1",
+        "PORT": url.port or port,
+    }
 
 
 def database(spec):
     if spec is None:
         return {}
     if spec.startswith(("postgres://", "postgresql://")):
-        url = urlparse(spec)
-        return {
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": url.path.lstrip("/") or "postgres",
-                "USER": unquote(url.username or "postgres"),
-                "PASSWORD": unquote(url.password or ""),
-                "HOST": url.hostname or "127.0.0.1",
-                "PORT": url.port or 5432,
-            }
-        }
+        return {"default": server(spec, "postgresql", "postgres", "postgres", 5432)}
+    if spec.startswith("mysql://"):
+        # PyMySQL stands in for mysqlclient (no C build). Django checks the version of the
+        # MySQLdb it imports (5.2: mysqlclient 1.4.3+, 6.x: 2.2.1+); PyMySQL 1.2 reports
+        # mysqlclient 2.2.8 in `pymysql.version_info`, so both take it as it is.
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+        return {"default": server(spec, "mysql", "test", "root", 3306)}
     return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": spec}}
 
 

@@ -6,12 +6,14 @@
 # 127.0.0.1:11211; Flask-Session's other backends: 127.0.0.1:5121 filesystem (whose pickles
 # tessera refuses; the tests check that they still are pickles), 127.0.0.1:5122 MongoDB (the
 # MongoDB-wire server at 127.0.0.1:27018), 127.0.0.1:5123 SQLAlchemy on PostgreSQL (database
-# test), 127.0.0.1:5124 SQLAlchemy on an SQLite file; and Django's server-side engines:
+# test), 127.0.0.1:5124 SQLAlchemy on an SQLite file, 127.0.0.1:5125 SQLAlchemy on the MariaDB
+# at 127.0.0.1:3306 (database test, through PyMySQL); and Django's server-side engines:
 # 127.0.0.1:5111 db on PostgreSQL (database test), 127.0.0.1:5112 db on an SQLite file,
-# 127.0.0.1:5113 the file engine. Files live under target/services/. The newest Django
+# 127.0.0.1:5113 the file engine, 127.0.0.1:5114 db on MariaDB (database test, PyMySQL).
+# Files live under target/services/. The newest Django
 # (interop/python/requirements-django-newest.txt, which needs Python 3.12: taken from PATH or
-# pyenv) runs the same Django apps on 127.0.0.1:5141-5144 (db on PostgreSQL, db on SQLite,
-# file, signed_cookies). Idempotent.
+# pyenv) runs the same Django apps on 127.0.0.1:5141-5145 (db on PostgreSQL, db on SQLite,
+# file, signed_cookies, db on MariaDB). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -63,10 +65,13 @@ SESSION_KEY_PREFIX="tessera-interop:" start flask-session-filesystem 5121 flask_
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-mongodb 5122 flask_app.py --flask-session-mongodb mongodb://127.0.0.1:27018
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-postgres 5123 flask_app.py --flask-session-sqlalchemy postgresql+psycopg://postgres@127.0.0.1:5432/test
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-sqlite 5124 flask_app.py --flask-session-sqlalchemy "sqlite:///$PWD/$logs/flask-session.db"
+SESSION_KEY_PREFIX="tessera-interop:" start flask-session-mysql 5125 flask_app.py --flask-session-sqlalchemy mysql+pymysql://root@127.0.0.1:3306/test
 start django-db-postgres 5111 django_app.py --engine db \
   --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 start django-db-sqlite 5112 django_app.py --engine db --database "$PWD/$logs/django-sessions.sqlite3"
 start django-file 5113 django_app.py --engine file --file-path "$PWD/$logs/django-file-sessions"
+start django-db-mysql 5114 django_app.py --engine db \
+  --database "${TESSERA_DJANGO_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 
 # The newest Django on the package index needs Python 3.12 or newer, not Debian's 3.11.
 py312=""
@@ -98,3 +103,5 @@ start django-newest-db-postgres 5141 django_app.py --engine db \
 start django-newest-db-sqlite 5142 django_app.py --engine db --database "$PWD/$logs/django-newest-sessions.sqlite3"
 start django-newest-file 5143 django_app.py --engine file --file-path "$PWD/$logs/django-newest-file-sessions"
 start django-newest 5144 django_app.py
+start django-newest-db-mysql 5145 django_app.py --engine db \
+  --database "${TESSERA_DJANGO_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"

@@ -1,9 +1,14 @@
 //! tessera and real Django 5.2 apps sharing server-side sessions through one store, over HTTP,
-//! in both directions: the `db` engine on PostgreSQL (127.0.0.1:5111) and on an SQLite file
-//! (127.0.0.1:5112), and the `file` engine (127.0.0.1:5113). The Django apps are started by
-//! `scripts/services/python-interop.sh`; a missing one skips loudly, or fails under
-//! `TESSERA_REQUIRE_SERVICES=1`.
-#![cfg(all(feature = "postgres", feature = "sqlite", feature = "file"))]
+//! in both directions: the `db` engine on PostgreSQL (127.0.0.1:5111), on an SQLite file
+//! (127.0.0.1:5112) and on MariaDB (127.0.0.1:5114, through PyMySQL), and the `file` engine
+//! (127.0.0.1:5113). The Django apps are started by `scripts/services/python-interop.sh`; a
+//! missing one skips loudly, or fails under `TESSERA_REQUIRE_SERVICES=1`.
+#![cfg(all(
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql",
+    feature = "file"
+))]
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -38,6 +43,7 @@ fn services_dir() -> PathBuf {
 enum Backend {
     Postgres,
     Sqlite,
+    MySql,
     File,
 }
 
@@ -46,6 +52,7 @@ impl Backend {
         match self {
             Self::Postgres => env("TESSERA_DJANGO_DB_POSTGRES_URL", "http://127.0.0.1:5111"),
             Self::Sqlite => env("TESSERA_DJANGO_DB_SQLITE_URL", "http://127.0.0.1:5112"),
+            Self::MySql => env("TESSERA_DJANGO_DB_MYSQL_URL", "http://127.0.0.1:5114"),
             Self::File => env("TESSERA_DJANGO_FILE_URL", "http://127.0.0.1:5113"),
         }
     }
@@ -54,6 +61,13 @@ impl Backend {
         env(
             "TESSERA_DJANGO_POSTGRES_URL",
             "postgres://postgres@127.0.0.1:5432/test",
+        )
+    }
+
+    fn mysql() -> String {
+        env(
+            "TESSERA_DJANGO_MYSQL_URL",
+            "mysql://root@127.0.0.1:3306/test",
         )
     }
 
@@ -74,30 +88,38 @@ impl Backend {
         match self {
             Self::Postgres => Self::postgres(),
             Self::Sqlite => format!("sqlite://{}", Self::sqlite_path().display()),
+            Self::MySql => Self::mysql(),
             Self::File => format!("file://{}", Self::file_dir().display()),
         }
     }
 
-    /// Runs `sql` (one `$1`/`?1` parameter: the session key) against Django's table.
-    async fn execute(&self, sql_pg: &str, sql_sqlite: &str, key: &str) {
+    /// The statement's placeholder for the session key.
+    fn param(&self) -> &'static str {
         match self {
-            Self::Postgres => {
-                let pool = sqlx::PgPool::connect(&Self::postgres()).await.unwrap();
-                let done = sqlx::query(sql_pg).bind(key).execute(&pool).await.unwrap();
-                assert_eq!(done.rows_affected(), 1, "{sql_pg}");
-            }
-            Self::Sqlite => {
-                let url = format!("sqlite://{}", Self::sqlite_path().display());
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-                let done = sqlx::query(sql_sqlite)
-                    .bind(key)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-                assert_eq!(done.rows_affected(), 1, "{sql_sqlite}");
-            }
-            Self::File => unreachable!("files are changed directly"),
+            Self::Postgres => "$1",
+            _ => "?",
         }
+    }
+
+    /// Runs `sql` (one parameter, [`Self::param`]: the session key) against Django's table.
+    async fn execute(&self, sql: &str, key: &str) {
+        macro_rules! run {
+            ($pool:ty) => {
+                sqlx::query(sql)
+                    .bind(key)
+                    .execute(&<$pool>::connect(&self.session_url()).await.unwrap())
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            };
+        }
+        let changed = match self {
+            Self::Postgres => run!(sqlx::PgPool),
+            Self::Sqlite => run!(sqlx::SqlitePool),
+            Self::MySql => run!(sqlx::MySqlPool),
+            Self::File => unreachable!("files are changed directly"),
+        };
+        assert_eq!(changed, 1, "{sql}");
     }
 
     /// Changes one character of the stored `session_data`, keeping its form.
@@ -109,14 +131,15 @@ impl Backend {
                 std::fs::write(&path, flip_first(&data)).unwrap();
             }
             _ => {
-                // The first character of the payload: base64 stays base64, the signature fails.
-                let pg = "UPDATE django_session SET session_data = \
-                          CASE WHEN substr(session_data, 2, 1) = 'A' THEN substr(session_data, 1, 1) || 'B' ELSE substr(session_data, 1, 1) || 'A' END \
-                          || substr(session_data, 3) WHERE session_key = $1";
-                let sqlite = "UPDATE django_session SET session_data = \
-                              CASE WHEN substr(session_data, 2, 1) = 'A' THEN substr(session_data, 1, 1) || 'B' ELSE substr(session_data, 1, 1) || 'A' END \
-                              || substr(session_data, 3) WHERE session_key = ?1";
-                self.execute(pg, sqlite, key).await;
+                // The second character (the payload's first after a compressed payload's `.`):
+                // base64 stays base64, the signature fails.
+                let sql = format!(
+                    "UPDATE django_session SET session_data = concat(substr(session_data, 1, 1), \
+                     CASE WHEN substr(session_data, 2, 1) = 'A' THEN 'B' ELSE 'A' END, \
+                     substr(session_data, 3)) WHERE session_key = {}",
+                    self.param()
+                );
+                self.execute(&sql, key).await;
             }
         }
     }
@@ -132,11 +155,17 @@ impl Backend {
                 file.set_modified(past).unwrap();
             }
             _ => {
-                let pg = "UPDATE django_session SET expire_date = now() - interval '1 minute' \
-                          WHERE session_key = $1";
-                let sqlite = "UPDATE django_session SET expire_date = \
-                              strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minute') WHERE session_key = ?1";
-                self.execute(pg, sqlite, key).await;
+                let minute_ago = match self {
+                    Self::Postgres => "now() - interval '1 minute'",
+                    Self::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minute')",
+                    // Django keeps naive UTC in `datetime(6)`, whatever the server's time zone.
+                    _ => "UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE",
+                };
+                let sql = format!(
+                    "UPDATE django_session SET expire_date = {minute_ago} WHERE session_key = {}",
+                    self.param()
+                );
+                self.execute(&sql, key).await;
             }
         }
     }
@@ -440,26 +469,65 @@ async fn expiry_agrees(backend: Backend) {
     assert_eq!(seen["data"], json!({}));
 }
 
+/// One module of tests per backend, one test per case.
 macro_rules! per_backend {
-    ($($case:ident),* $(,)?) => {
-        mod postgres {
+    ($cases:tt for $($module:ident => $backend:ident),* $(,)?) => {
+        $(per_backend!(@module $module $backend $cases);)*
+    };
+    (@module $module:ident $backend:ident [$($case:ident),* $(,)?]) => {
+        mod $module {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Backend::Sqlite).await })*
-        }
-        mod file {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Backend::File).await })*
+            async fn $case() { super::$case(super::Backend::$backend).await })*
         }
     };
 }
 
 per_backend!(
-    values_cross_both_ways,
-    logins_cross_both_ways,
-    tampering_is_refused_by_both,
-    expiry_agrees,
+    [
+        values_cross_both_ways,
+        logins_cross_both_ways,
+        tampering_is_refused_by_both,
+        expiry_agrees,
+    ] for
+    postgres => Postgres,
+    sqlite => Sqlite,
+    mysql => MySql,
+    file => File,
 );
+
+/// tessera's `migrate=true` on MariaDB makes the table Django's `migrate sessions` made for the
+/// app on port 5114: the same `SHOW CREATE TABLE`, made in a database of its own.
+#[tokio::test]
+async fn mysql_migrate_makes_djangos_table() {
+    if django(&Backend::MySql).await.is_none() {
+        return;
+    }
+    let url = Backend::mysql();
+    let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+    let show = |table: &str| format!("SHOW CREATE TABLE {table}");
+    let (_, djangos): (String, String) = sqlx::query_as(&show("`django_session`"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let scratch = format!("tessera_django_{}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE `{scratch}`"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let server = url.rsplit_once('/').unwrap().0;
+    let config = config(&Backend::MySql)
+        .url(format!("{server}/{scratch}?migrate=true"))
+        .build()
+        .unwrap();
+    let opened = Storage::from_config(&config).await.map(|_| ());
+    let ours: Result<(String, String), _> =
+        sqlx::query_as(&show(&format!("`{scratch}`.`django_session`")))
+            .fetch_one(&pool)
+            .await;
+    sqlx::query(&format!("DROP DATABASE `{scratch}`"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    opened.unwrap();
+    assert_eq!(ours.unwrap().1, djangos);
+}

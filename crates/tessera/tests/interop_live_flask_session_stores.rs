@@ -1,9 +1,14 @@
 //! tessera and real Flask apps with Flask-Session 0.8 sharing sessions through MongoDB
-//! (`SESSION_TYPE="mongodb"`) and SQLAlchemy tables on PostgreSQL and SQLite
-//! (`SESSION_TYPE="sqlalchemy"`), over HTTP in both directions. The Python apps are started by
-//! `scripts/services/python-interop.sh` (ports 5122, 5123, 5124).
+//! (`SESSION_TYPE="mongodb"`) and SQLAlchemy tables on PostgreSQL, SQLite and MariaDB
+//! (`SESSION_TYPE="sqlalchemy"`, PyMySQL), over HTTP in both directions. The Python apps are
+//! started by `scripts/services/python-interop.sh` (ports 5122, 5123, 5124, 5125).
 #![allow(clippy::unwrap_used)]
-#![cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+#![cfg(any(
+    feature = "mongodb",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql"
+))]
 
 use axum::extract::Path;
 use axum::routing::get;
@@ -48,6 +53,10 @@ fn backend(name: &str) -> (String, String) {
                 "TESSERA_POSTGRES_URL",
                 "postgres://postgres@127.0.0.1:5432/test",
             ),
+        ),
+        "mysql" => (
+            env("TESSERA_FLASK_SESSION_MYSQL_URL", "http://127.0.0.1:5125"),
+            env("TESSERA_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
         ),
         _ => (
             env("TESSERA_FLASK_SESSION_SQLITE_URL", "http://127.0.0.1:5124"),
@@ -290,37 +299,35 @@ async fn expiry_agrees(name: &str) {
     }
 }
 
-/// One test per backend and case.
+/// One module of tests per backend (its name in [`backend`], and the feature it needs), one
+/// test per case.
 macro_rules! live_tests {
-    ($($backend:literal, $feature:literal => [$($case:ident as $name:ident),*];)*) => {$($(
+    ($cases:tt for $($backend:ident: $feature:literal),* $(,)?) => {
+        $(live_tests!(@backend $backend $feature $cases);)*
+    };
+    (@backend $backend:ident $feature:literal [$($case:ident),* $(,)?]) => {
         #[cfg(feature = $feature)]
-        #[tokio::test]
-        async fn $name() {
-            $case($backend).await;
+        mod $backend {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(stringify!($backend)).await;
+            })*
         }
-    )*)*};
+    };
 }
 
-live_tests! {
-    "mongodb", "mongodb" => [
-        shares_logins_both_ways as mongodb_shares_logins_both_ways,
-        values_survive_a_tessera_write as mongodb_values_survive_a_tessera_write,
-        ids_are_signed_alike_and_tampering_is_refused as mongodb_refuses_tampering,
-        expiry_agrees as mongodb_expiry_agrees
-    ];
-    "postgres", "postgres" => [
-        shares_logins_both_ways as postgres_shares_logins_both_ways,
-        values_survive_a_tessera_write as postgres_values_survive_a_tessera_write,
-        ids_are_signed_alike_and_tampering_is_refused as postgres_refuses_tampering,
-        expiry_agrees as postgres_expiry_agrees
-    ];
-    "sqlite", "sqlite" => [
-        shares_logins_both_ways as sqlite_shares_logins_both_ways,
-        values_survive_a_tessera_write as sqlite_values_survive_a_tessera_write,
-        ids_are_signed_alike_and_tampering_is_refused as sqlite_refuses_tampering,
-        expiry_agrees as sqlite_expiry_agrees
-    ];
-}
+live_tests!(
+    [
+        shares_logins_both_ways,
+        values_survive_a_tessera_write,
+        ids_are_signed_alike_and_tampering_is_refused,
+        expiry_agrees,
+    ] for
+    mongodb: "mongodb",
+    postgres: "postgres",
+    sqlite: "sqlite",
+    mysql: "mysql",
+);
 
 /// A Flask app with Flask-Session on `sqlalchemy_url`'s `table`, run once through Flask's test
 /// client with the id cookie `sid`: prints what the session held, then sets `py`.
@@ -349,6 +356,27 @@ client.set_cookie("session", sid)
 print(client.get("/").get_data(as_text=True))
 "#;
 
+/// Runs [`FLASK_ON_A_TABLE`] with the interop virtualenv's Python; returns what it printed.
+async fn flask_on_a_table(python: std::path::PathBuf, args: [String; 3]) -> Value {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg("-c")
+            .arg(FLASK_ON_A_TABLE)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 /// Flask-Session reads and writes a table tessera created (it creates the table only if
 /// missing, so tessera's DDL must be what it expects).
 async fn flask_session_uses_a_table_tessera_created(name: &str) {
@@ -372,6 +400,13 @@ async fn flask_session_uses_a_table_tessera_created(name: &str) {
             (
                 format!("{url}?table={table}"),
                 url.replacen("postgres://", "postgresql+psycopg://", 1),
+            )
+        }
+        "mysql" => {
+            let url = backend("mysql").1;
+            (
+                format!("{url}?table={table}"),
+                url.replacen("mysql://", "mysql+pymysql://", 1),
             )
         }
         _ => {
@@ -398,45 +433,54 @@ async fn flask_session_uses_a_table_tessera_created(name: &str) {
     );
     let _ = store.save(&id, &record, Expected::Absent).await.unwrap();
 
-    let args = [sqlalchemy_url, table.clone(), id.expose().to_owned()];
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg("-c")
-            .arg(FLASK_ON_A_TABLE)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let sid = id.expose().to_owned();
+    let args = [sqlalchemy_url.clone(), table.clone(), sid.clone()];
+    let seen = flask_on_a_table(python.clone(), args).await;
     assert_eq!(seen, json!({"user": "ada", "_permanent": true}));
     let loaded = store.load(&id).await.unwrap().unwrap();
     assert_eq!(loaded.record.data.get("py"), Some(&json!("yes")));
     assert_eq!(loaded.record.data.get("user"), Some(&json!("ada")));
 
-    if name == "postgres" {
-        let pg = tessera::store::sql::PostgresStore::connect(&format!(
-            "{}?migrate=false",
-            backend("postgres").1
-        ))
-        .await
-        .unwrap();
-        sqlx::query(&format!("DROP TABLE \"{table}\""))
-            .execute(pg.pool())
+    match name {
+        "postgres" => {
+            let pg = tessera::store::sql::PostgresStore::connect(&format!(
+                "{}?migrate=false",
+                backend("postgres").1
+            ))
             .await
             .unwrap();
-    } else {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = db.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+            sqlx::query(&format!("DROP TABLE \"{table}\""))
+                .execute(pg.pool())
+                .await
+                .unwrap();
+        }
+        "mysql" => {
+            // The table SQLAlchemy makes itself, under another name, is the same table.
+            let theirs = format!("{table}_sqlalchemy");
+            let seen = flask_on_a_table(python, [sqlalchemy_url, theirs.clone(), sid]).await;
+            let pool = sqlx::MySqlPool::connect(&backend("mysql").1).await.unwrap();
+            let mut made = Vec::new();
+            for t in [&table, &theirs] {
+                let (_, ddl): (String, String) =
+                    sqlx::query_as(&format!("SHOW CREATE TABLE `{t}`"))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                made.push(ddl.replace(&format!("`{t}`"), "`sessions`"));
+                sqlx::query(&format!("DROP TABLE `{t}`"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(seen, json!({"_permanent": true}), "a new session there");
+            assert_eq!(made[0], made[1], "tessera's table vs SQLAlchemy's");
+        }
+        _ => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = db.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
 }
@@ -451,6 +495,12 @@ async fn flask_session_uses_a_postgres_table_tessera_created() {
 #[tokio::test]
 async fn flask_session_uses_an_sqlite_table_tessera_created() {
     flask_session_uses_a_table_tessera_created("sqlite").await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn flask_session_uses_a_mysql_table_tessera_created() {
+    flask_session_uses_a_table_tessera_created("mysql").await;
 }
 
 /// Flask-Session 0.8's filesystem backend keeps cachelib's layout: a 4-byte expiry, then a
