@@ -23,7 +23,14 @@ async fn main() {
         )
         .init();
     if let Err(error) = run().await {
-        eprintln!("tessera-demo: {error}");
+        // tessera's errors say what failed and keep the cause as their source: print them all.
+        let mut line = format!("tessera-demo: {error}");
+        let mut source = error.source();
+        while let Some(cause) = source {
+            line.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        eprintln!("{line}");
         std::process::exit(1);
     }
 }

@@ -555,7 +555,7 @@ pub enum ConfigError {
         needed_by: &'static str,
     },
     /// A secret key was refused.
-    #[error("{setting}: {source}")]
+    #[error("{setting}: the secret key is refused")]
     Key {
         /// The setting that held it.
         setting: &'static str,
@@ -572,10 +572,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// The store URL could not be opened.
-    #[error("SESSION_URL: {0}")]
+    #[error("SESSION_URL: the session store cannot be opened")]
     Store(#[from] crate::store::Error),
     /// The cache store URL could not be opened.
-    #[error("SESSION_CACHE_URL: {0}")]
+    #[error("SESSION_CACHE_URL: the cache store cannot be opened")]
     Cache(#[source] crate::store::Error),
 }
 

@@ -54,10 +54,10 @@ pub enum CookieError {
     #[error("the cookie is {0} bytes, over the {MAX_COOKIE_VALUE}-byte limit")]
     TooLong(usize),
     /// The signature does not verify.
-    #[error("bad signature: {0}")]
+    #[error("the cookie's signature does not verify")]
     Signature(#[from] SignatureError),
     /// The value does not decrypt.
-    #[error("cannot decrypt: {0}")]
+    #[error("the cookie does not decrypt")]
     Seal(#[from] SealError),
     /// The value is not well-formed base64, compressed data or session payload.
     #[error("the cookie is not well-formed")]

@@ -25,7 +25,7 @@ impl IntoResponse for SessionRejection {
         let status = match &self {
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(error) => {
-                tracing::error!(%error, "could not load the session");
+                tracing::error!(error = %crate::chain::Chain(error), "could not load the session");
                 StatusCode::SERVICE_UNAVAILABLE
             }
         };
@@ -46,7 +46,7 @@ impl IntoResponse for SessionRejection {
 /// ```
 impl IntoResponse for ValueError {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self, "a session value could not be converted");
+        tracing::error!(error = %crate::chain::Chain(&self), "a session value could not be converted");
         let status = StatusCode::INTERNAL_SERVER_ERROR;
         (status, status.canonical_reason().unwrap_or_default()).into_response()
     }
@@ -57,9 +57,9 @@ impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         let status = self.status();
         if matches!(self, Self::Store(_)) {
-            tracing::error!(error = %self, "session store failure");
+            tracing::error!(error = %crate::chain::Chain(&self), "session store failure");
         } else {
-            tracing::warn!(error = %self, "session not saved");
+            tracing::warn!(error = %crate::chain::Chain(&self), "session not saved");
         }
         (status, status.canonical_reason().unwrap_or_default()).into_response()
     }

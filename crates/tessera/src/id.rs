@@ -38,7 +38,7 @@ pub struct SessionId(Arc<str>);
 
 /// The operating system's random number generator failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the operating system's random number generator failed: {0}")]
+#[error("the operating system's random number generator failed")]
 pub struct RandomError(#[from] getrandom::Error);
 
 /// A string is not a valid session id.

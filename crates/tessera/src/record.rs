@@ -27,7 +27,7 @@ pub struct Record {
 
 /// A record could not be decoded: the store holds something that is not a session.
 #[derive(Debug, thiserror::Error)]
-#[error("the stored session record is not valid: {0}")]
+#[error("the stored session record is not valid")]
 pub struct DecodeError(#[from] serde_json::Error);
 
 #[derive(Serialize)]

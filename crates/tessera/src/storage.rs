@@ -8,13 +8,9 @@ use crate::cookie_session::CookieFormat;
 use crate::store::cached::{CachedStore, DEFAULT_CACHE_TIMEOUT};
 use crate::store::{self, OpenOptions, SessionStore, SharedStore};
 
-/// Where session data lives.
-///
-/// | URL (`SESSION_URL`) | storage |
-/// |---|---|
-/// | `cookie`, `cookie+signed` | the whole session in a signed cookie (Flask's default) |
-/// | `cookie+encrypted` | the whole session in an encrypted cookie |
-/// | any store URL, e.g. `memory`, `redis://…`, `file:///…` | a server-side [`SessionStore`]; the cookie holds the id |
+/// Where session data lives: the whole session in a signed or encrypted cookie (`cookie`,
+/// `cookie+signed`, `cookie+encrypted`), or a server-side [`SessionStore`] whose cookie holds
+/// the id (every other URL of the [storage URL table](crate#storage-urls-session_url)).
 ///
 /// ```
 /// # async fn example() -> Result<(), tessera::store::Error> {
@@ -40,7 +36,7 @@ impl Storage {
         Self::Store(Arc::new(store))
     }
 
-    /// The storage a URL names; see the table above and [`store::open`].
+    /// The storage a URL names (see [`store::open`] for stores).
     pub async fn open(url: &str, options: &OpenOptions) -> Result<Self, store::Error> {
         match url.split("://").next().unwrap_or(url) {
             "cookie" | "cookie+signed" => Ok(Self::Cookie(CookieFormat::Signed)),

@@ -2,12 +2,14 @@
 //!
 //! A [`Profile`] names a complete set of formats. `native` is tessera's own and the default;
 //! `flask` reads and writes Flask's built-in cookie session; `flask-session` Flask-Session's
-//! Redis and memcached records; `django` Django's `signed_cookies` engine, its `db` engine's
-//! `django_session` table on PostgreSQL, MySQL and SQLite ([`DjangoDbStore`](crate::store::sql::DjangoDbStore))
+//! records on Redis, memcached, MongoDB and SQLAlchemy's `sessions` table (PostgreSQL,
+//! MySQL/MariaDB, SQLite); `django` Django's `signed_cookies` engine, its `db` engine's
+//! `django_session` table on PostgreSQL, MySQL/MariaDB and SQLite ([`DjangoDbStore`](crate::store::sql::DjangoDbStore))
 //! and its `file` engine ([`DjangoFileStore`](crate::store::django_file::DjangoFileStore)),
 //! with Django's 32-character session keys ([`Profile::generate_id`]). Select one with
 //! [`SessionConfigBuilder::profile`](crate::config::SessionConfigBuilder::profile) or
-//! `SESSION_PROFILE`.
+//! `SESSION_PROFILE`; [`Backend::keeps`](crate::store::Backend::keeps) says which store keeps
+//! which profile's records.
 
 pub mod django;
 pub mod flask;

@@ -161,7 +161,7 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
     let value = match codec.encode(&config.cookie.name, &record, now) {
         Ok(value) => value,
         Err(error) => {
-            error!(%error, "could not encode the session cookie; the cookie is not updated");
+            error!(error = %crate::chain::Chain(&error), "could not encode the session cookie; the cookie is not updated");
             return CookieUpdate::Keep;
         }
     };

@@ -134,9 +134,11 @@ fn finish<B>(
         }
         Err(error) => {
             match &error {
-                SessionError::Store(_) => error!(%error, "could not save the session"),
+                SessionError::Store(_) => {
+                    error!(error = %crate::chain::Chain(&error), "could not save the session")
+                }
                 // Concurrency outcomes the application is told about: not server faults.
-                _ => warn!(%error, "the session was not saved"),
+                _ => warn!(error = %crate::chain::Chain(&error), "the session was not saved"),
             }
             Some(error)
         }

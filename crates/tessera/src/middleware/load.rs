@@ -88,7 +88,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     id_signature: None,
                 }),
                 Err(error) => {
-                    warn!(%error, "refused the session cookie; starting a fresh session");
+                    warn!(error = %crate::chain::Chain(&error), "refused the session cookie; starting a fresh session");
                     Ok(fresh(true))
                 }
             }
@@ -97,7 +97,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
             let (id, rotated) = match ids.decode(&config.cookie.name, value) {
                 Ok(decoded) => decoded,
                 Err(error) => {
-                    warn!(%error, "refused the session cookie; starting a fresh session");
+                    warn!(error = %crate::chain::Chain(&error), "refused the session cookie; starting a fresh session");
                     return Ok(fresh(true));
                 }
             };
@@ -122,7 +122,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                 // Unknown or expired: never adopt the client's id (session fixation).
                 Ok(None) => Ok(fresh(true)),
                 Err(error @ store::Error::Corrupt { .. }) => {
-                    warn!(%error, "starting a fresh session");
+                    warn!(error = %crate::chain::Chain(&error), "starting a fresh session");
                     Ok(fresh(true))
                 }
                 Err(error) => Err(error.into()),

@@ -123,7 +123,7 @@ impl CachedStore {
                 after: self.cache_timeout,
             },
         };
-        warn!(session = %id, op, %error, "session cache failed; using the database alone");
+        warn!(session = %id, op, error = %crate::chain::Chain(&error), "session cache failed; using the database alone");
         None
     }
 
@@ -306,7 +306,7 @@ impl SessionStore for CachedStore {
     async fn clear_expired(&self) -> Result<u64, Error> {
         let removed = self.db.clear_expired().await?;
         if let Err(error) = self.cache.clear_expired().await {
-            warn!(%error, "session cache failed to clear expired copies");
+            warn!(error = %crate::chain::Chain(&error), "session cache failed to clear expired copies");
         }
         Ok(removed)
     }

@@ -72,7 +72,11 @@ pub enum Saved {
 /// Where sessions live on the server.
 ///
 /// The trait is object-safe (`Arc<dyn SessionStore>` is what the middleware holds) and small:
-/// five operations. Every write is conditional, so no store loses an update when two requests
+/// five operations to implement ([`load`](Self::load), [`save`](Self::save),
+/// [`delete`](Self::delete), [`touch`](Self::touch), [`clear_expired`](Self::clear_expired)),
+/// two with defaults a store overrides when it can do better ([`reload`](Self::reload),
+/// [`exists`](Self::exists)), and two that describe the store to the middleware
+/// ([`profile`](Self::profile), [`bounded_by`](Self::bounded_by)). Every write is conditional, so no store loses an update when two requests
 /// on one session race: [`save`](Self::save) names the [`Version`] it loaded, or
 /// [`Expected::Absent`] for a new session, and a store answers [`Saved::Conflict`] when the
 /// stored record no longer matches. The middleware then reloads, re-applies its request's

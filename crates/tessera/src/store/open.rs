@@ -14,28 +14,28 @@ use super::{Error, OpenOptions, SharedStore};
 
 /// Opens the server-side store a URL names.
 ///
-/// | URL | store | feature |
-/// |---|---|---|
-/// | `memory` or `memory://?capacity=100000` | [`MemoryStore`](super::memory::MemoryStore) | `memory` |
-/// | `redis://[user:password@]host[:port][/db]` | [`crate::store::redis::RedisStore`] | `redis` |
-/// | `rediss://…` (TLS) | [`crate::store::redis::RedisStore`] | `redis` |
-/// | `redis+cluster://host:port,host:port,…` (or `rediss+cluster://`) | [`crate::store::redis::RedisStore`] on a Redis Cluster | `redis` |
-/// | `memcached://host[:port][?pool=4&max_value=BYTES]` | [`crate::store::memcached::MemcachedStore`] | `memcached` |
-/// | `file:///path/to/dir[?threshold=500]` | [`crate::store::file::FileStore`] | `file` |
-/// | `postgres://user:pw@host:5432/db` (or `postgresql://`) | [`crate::store::sql::PostgresStore`] | `postgres` |
-/// | `mysql://user:pw@host:3306/db` (or `mariadb://`) | [`crate::store::sql::MySqlStore`] | `mysql` |
-/// | `sqlite://sessions.db`, `sqlite:///abs/path.db`, `sqlite::memory:` | [`crate::store::sql::SqliteStore`] | `sqlite` |
-/// | `mongodb://host:27017/db` | [`crate::store::mongodb::MongoStore`] | `mongodb` |
+/// The URLs are those of the crate's [storage URL table](crate#storage-urls-session_url),
+/// cookie sessions aside; each opens the store of its [`Backend`]:
+/// [`MemoryStore`](crate::store::memory::MemoryStore),
+/// [`RedisStore`](crate::store::redis::RedisStore) (one node, TLS or a Cluster),
+/// [`MemcachedStore`](crate::store::memcached::MemcachedStore),
+/// [`FileStore`](crate::store::file::FileStore), the SQL stores
+/// ([`PostgresStore`](crate::store::sql::PostgresStore),
+/// [`MySqlStore`](crate::store::sql::MySqlStore),
+/// [`SqliteStore`](crate::store::sql::SqliteStore)) and
+/// [`MongoStore`](crate::store::mongodb::MongoStore). A backend that does not keep
+/// `options.profile`'s records ([`Backend::keeps`]) is refused with the reason and the backends
+/// that do; one whose cargo feature is off, with the feature to enable.
 ///
 /// Every store takes `options`' key prefix and timeout; those that judge expiry themselves
 /// (memory, file, SQL, MongoDB) take its clock. To put a cache in front of a database, open
-/// both and wrap them in a [`crate::store::cached::CachedStore`] (or set `SESSION_CACHE_URL`, see
+/// both and wrap them in a [`CachedStore`](crate::store::cached::CachedStore) (or set `SESSION_CACHE_URL`, see
 /// [`crate::Storage::from_config`]).
 ///
-/// With the `django` profile (`options.profile`), `postgres://…`, `mysql://…` and `sqlite:…` URLs open a
-/// [`crate::store::sql::DjangoDbStore`] on Django's `django_session` table and `file:///dir` a
-/// [`crate::store::django_file::DjangoFileStore`] in Django's `SESSION_FILE_PATH` layout; both need
-/// `options.keys`. Other stores refuse the profile (Django's cache engines store pickle).
+/// With the `django` profile, SQL URLs open a [`DjangoDbStore`](crate::store::sql::DjangoDbStore)
+/// on Django's `django_session` table and `file:///dir` a
+/// [`DjangoFileStore`](crate::store::django_file::DjangoFileStore) in Django's
+/// `SESSION_FILE_PATH` layout; both need `options.keys`.
 ///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default

@@ -28,10 +28,9 @@
 //! `UPDATE … WHERE id = ? AND version = ? AND expires_at > now`, and a new session is inserted
 //! without overwriting a live row (an expired row with the same id is replaced atomically, and
 //! its version keeps counting up). Two app servers with separate pools therefore never lose an
-//! update; the loser gets [`Saved::Conflict`] and the middleware
-//! retries. A store answers a lost write after a short random pause, whose window grows while
-//! writes keep colliding (1 to 64 ms) and shrinks again as they succeed, so a burst of requests
-//! on one session spreads out instead of retrying in lockstep.
+//! update; the loser gets [`Saved::Conflict`] at once, and the middleware reloads and retries
+//! after its own random back-off (250 µs doubling to 32 ms, see
+//! [`save_retries`](crate::config::SessionConfigBuilder::save_retries)).
 //!
 //! The constructor runs [`migrate`](PostgresStore::migrate) (create the table and its index if
 //! missing, under a database lock so app servers starting together do not race) unless the URL
