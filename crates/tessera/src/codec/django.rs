@@ -4,7 +4,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use super::{fallback_deadline, CodecError, RecordCodec, Versioning};
+use super::{fallback_deadline, CodecError, RecordCodec};
 use crate::clock::{self, SharedClock};
 use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
@@ -20,7 +20,7 @@ use crate::record::Record;
 /// The session's own expiry is Django's `_session_expiry` (seconds, `0`, or a date) and comes
 /// back exactly. The bytes carry no deadline (Django keeps `expire_date` beside them, or the
 /// file's mtime) and no version: stores compare a hash of them
-/// ([`Versioning::ContentHash`]). The policy's lifetime is Django's `SESSION_COOKIE_AGE`, the
+/// ([`Versioning::ContentHash`](super::Versioning::ContentHash)). The policy's lifetime is Django's `SESSION_COOKIE_AGE`, the
 /// fallback deadline of bytes decoded without a stored one.
 ///
 /// `Debug` shows how many keys the ring holds, never the keys.
@@ -102,14 +102,6 @@ impl RecordCodec for DjangoCodec {
         }
         Ok(record)
     }
-
-    fn versioning(&self) -> Versioning {
-        Versioning::ContentHash
-    }
-
-    fn carries_deadline(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]
@@ -147,7 +139,7 @@ mod tests {
             );
         }
         assert!(!codec.carries_deadline());
-        assert_eq!(codec.versioning(), Versioning::ContentHash);
+        assert_eq!(codec.versioning(), crate::codec::Versioning::ContentHash);
     }
 
     #[test]

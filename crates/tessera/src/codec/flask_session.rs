@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{fallback_deadline, CodecError, RecordCodec, Versioning};
+use super::{fallback_deadline, CodecError, RecordCodec};
 use crate::clock::{self, SharedClock};
 use crate::expiry::ExpiryPolicy;
 use crate::interop::{flask, flask_session, Profile};
@@ -16,7 +16,7 @@ use crate::record::Record;
 /// The bytes keep only whether the session is permanent, read against the policy (Flask's
 /// `SESSION_PERMANENT` and `PERMANENT_SESSION_LIFETIME`): a session with an age or a date
 /// comes back as a permanent one. They carry no deadline and no version: stores keep the
-/// deadline beside them and compare a hash of them ([`Versioning::ContentHash`]). Records in
+/// deadline beside them and compare a hash of them ([`Versioning::ContentHash`](super::Versioning::ContentHash)). Records in
 /// Python's pickle (Flask-Session before 0.7) are refused, never unpickled.
 ///
 /// ```
@@ -90,14 +90,6 @@ impl RecordCodec for FlaskSessionCodec {
             record.expires_at = fallback_deadline(self.policy, record.expiry, self.clock.now());
         }
         Ok(record)
-    }
-
-    fn versioning(&self) -> Versioning {
-        Versioning::ContentHash
-    }
-
-    fn carries_deadline(&self) -> bool {
-        false
     }
 }
 
@@ -177,7 +169,7 @@ mod tests {
         let back = codec.decode(&bytes, None).unwrap();
         assert_eq!(back.expires_at, datetime!(2030-01-01 2:00 UTC));
         assert!(!codec.carries_deadline());
-        assert_eq!(codec.versioning(), Versioning::ContentHash);
+        assert_eq!(codec.versioning(), crate::codec::Versioning::ContentHash);
     }
 
     #[test]

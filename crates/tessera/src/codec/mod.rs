@@ -93,12 +93,18 @@ pub trait RecordCodec: fmt::Debug + Send + Sync + 'static {
         stored_deadline: Option<OffsetDateTime>,
     ) -> Result<Record, CodecError>;
 
-    /// How conditional writes tell versions of these bytes apart.
-    fn versioning(&self) -> Versioning;
+    /// How conditional writes tell versions of these bytes apart; by default a hash of the
+    /// bytes, for formats that carry no version (Python's).
+    fn versioning(&self) -> Versioning {
+        Versioning::ContentHash
+    }
 
     /// Whether the bytes carry the record's deadline themselves (the native JSON's `x`), so a
-    /// store whose own deadline is approximate (memcached's whole seconds) may prefer it.
-    fn carries_deadline(&self) -> bool;
+    /// store whose own deadline is approximate (memcached's whole seconds) may prefer it; by
+    /// default they do not (Python's formats keep it beside the bytes).
+    fn carries_deadline(&self) -> bool {
+        false
+    }
 
     /// A new session id in the profile's form ([`Profile::generate_id`]).
     fn generate_id(&self) -> Result<SessionId, RandomError> {
