@@ -131,14 +131,7 @@ impl DjangoFileStore {
         op: &'static str,
         work: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
-        let inner = self.inner.clone();
-        let after = inner.timeout;
-        let task = tokio::task::spawn_blocking(move || work(&inner));
-        match tokio::time::timeout(after, task).await {
-            Err(_) => Err(Error::Timeout { op, after }),
-            Ok(Err(join)) => Err(Error::unavailable(op, join)),
-            Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
-        }
+        super::file::on_blocking_pool(self.inner.clone(), self.inner.timeout, op, work).await
     }
 }
 

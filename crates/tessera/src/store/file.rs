@@ -170,14 +170,26 @@ impl FileStore {
         op: &'static str,
         work: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
-        let inner = self.inner.clone();
-        let after = inner.timeout;
-        let task = tokio::task::spawn_blocking(move || work(&inner));
-        match tokio::time::timeout(after, task).await {
-            Err(_) => Err(Error::Timeout { op, after }),
-            Ok(Err(join)) => Err(Error::unavailable(op, join)),
-            Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
-        }
+        on_blocking_pool(self.inner.clone(), self.inner.timeout, op, work).await
+    }
+}
+
+/// Runs `work` on `state` on tokio's blocking pool, bounded by `after`: file stores' I/O.
+pub(crate) async fn on_blocking_pool<S, T>(
+    state: Arc<S>,
+    after: StdDuration,
+    op: &'static str,
+    work: impl FnOnce(&S) -> io::Result<T> + Send + 'static,
+) -> Result<T, Error>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(move || work(&state));
+    match tokio::time::timeout(after, task).await {
+        Err(_) => Err(Error::Timeout { op, after }),
+        Ok(Err(join)) => Err(Error::unavailable(op, join)),
+        Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
     }
 }
 
