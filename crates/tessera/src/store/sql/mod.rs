@@ -200,6 +200,24 @@ pub(crate) struct Settings {
     pub(crate) keys: Option<KeyRing>,
 }
 
+impl Settings {
+    /// `url` (this store's, or the dialect's spelling of it) read as `O`; an error names the
+    /// given URL with its password hidden.
+    pub(crate) fn connect_options<O: sqlx::ConnectOptions>(&self, url: &str) -> Result<O, Error> {
+        O::from_str(url).map_err(|e| Error::BadUrl {
+            url: redact_url(&self.url),
+            reason: scrub(e.to_string(), &self.url),
+        })
+    }
+
+    /// A pool of at most `max_connections`, each waited for at most the timeout.
+    pub(crate) fn pool_options<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.timeout)
+    }
+}
+
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
 /// `MySqlStore::builder` or `SqliteStore::builder`.
 ///
@@ -489,7 +507,7 @@ impl Common {
 }
 
 /// A connection error's text with the URL's password (if any) replaced by `***`.
-pub(crate) fn scrub(text: String, url: &str) -> String {
+fn scrub(text: String, url: &str) -> String {
     match url::Url::parse(url)
         .ok()
         .and_then(|u| u.password().map(str::to_owned))
