@@ -101,8 +101,7 @@ impl Backend for Postgres {
 impl SqlStoreBuilder<super::PostgresStore> {
     /// Keeps the table in `schema` (`?schema=`), created if missing; default: the first
     /// schema of the connection's search path.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.settings.schema = Some(schema.into());
-        self
+    pub fn schema(self, schema: impl Into<String>) -> Self {
+        self.set(|s| s.schema = Some(schema.into()))
     }
 }
