@@ -25,6 +25,7 @@ use std::fmt;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::{Dialect, SqlStore};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::Record;
@@ -79,12 +80,31 @@ enum Inner {
     Sqlite(super::SqliteStore),
 }
 
+/// `$body` with `$s` bound to the store `$inner` holds, whichever database it is on.
+macro_rules! each {
+    ($inner:expr, $s:ident => $body:expr) => {
+        match $inner {
+            #[cfg(feature = "postgres")]
+            Inner::Postgres($s) => $body,
+            #[cfg(feature = "mysql")]
+            Inner::MySql($s) => $body,
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite($s) => $body,
+        }
+    };
+}
+
 impl fmt::Debug for DjangoDbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DjangoDbStore")
             .field("store", self.store())
             .finish()
     }
+}
+
+/// The store on `D` at `url` with the `django` profile in `options`.
+async fn build<D: Dialect>(url: &str, options: &OpenOptions) -> Result<SqlStore<D>, Error> {
+    SqlStore::<D>::builder(url)?.options(options).build().await
 }
 
 impl DjangoDbStore {
@@ -97,26 +117,11 @@ impl DjangoDbStore {
             .with_profile(Profile::Django, options.policy);
         let inner = match url.split(':').next().unwrap_or_default() {
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => Inner::Postgres(
-                super::PostgresStore::builder(url)?
-                    .options(&options)
-                    .build()
-                    .await?,
-            ),
+            "postgres" | "postgresql" => Inner::Postgres(build(url, &options).await?),
             #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => Inner::MySql(
-                super::MySqlStore::builder(url)?
-                    .options(&options)
-                    .build()
-                    .await?,
-            ),
+            "mysql" | "mariadb" => Inner::MySql(build(url, &options).await?),
             #[cfg(feature = "sqlite")]
-            "sqlite" => Inner::Sqlite(
-                super::SqliteStore::builder(url)?
-                    .options(&options)
-                    .build()
-                    .await?,
-            ),
+            "sqlite" => Inner::Sqlite(build(url, &options).await?),
             _ => {
                 return Err(Error::BadUrl {
                     url: redact_url(url),
@@ -129,27 +134,13 @@ impl DjangoDbStore {
 
     /// The quoted table name.
     pub fn table(&self) -> &str {
-        match &self.inner {
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(s) => s.table(),
-            #[cfg(feature = "mysql")]
-            Inner::MySql(s) => s.table(),
-            #[cfg(feature = "sqlite")]
-            Inner::Sqlite(s) => s.table(),
-        }
+        each!(&self.inner, s => s.table())
     }
 
     /// Creates the table and its indexes with the schema Django's `sessions` migration makes,
     /// if missing; never alters an existing table.
     pub async fn create_table(&self) -> Result<(), Error> {
-        match &self.inner {
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(s) => s.migrate().await,
-            #[cfg(feature = "mysql")]
-            Inner::MySql(s) => s.migrate().await,
-            #[cfg(feature = "sqlite")]
-            Inner::Sqlite(s) => s.migrate().await,
-        }
+        each!(&self.inner, s => s.migrate().await)
     }
 
     /// [`clear_expired`](SessionStore::clear_expired), reporting the running total after each
@@ -158,25 +149,11 @@ impl DjangoDbStore {
         &self,
         progress: impl FnMut(u64),
     ) -> Result<u64, Error> {
-        match &self.inner {
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(s) => s.clear_expired_with_progress(progress).await,
-            #[cfg(feature = "mysql")]
-            Inner::MySql(s) => s.clear_expired_with_progress(progress).await,
-            #[cfg(feature = "sqlite")]
-            Inner::Sqlite(s) => s.clear_expired_with_progress(progress).await,
-        }
+        each!(&self.inner, s => s.clear_expired_with_progress(progress).await)
     }
 
     fn store(&self) -> &(dyn SessionStore + 'static) {
-        match &self.inner {
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(s) => s,
-            #[cfg(feature = "mysql")]
-            Inner::MySql(s) => s,
-            #[cfg(feature = "sqlite")]
-            Inner::Sqlite(s) => s,
-        }
+        each!(&self.inner, s => s)
     }
 }
 

@@ -199,6 +199,24 @@ pub(crate) struct Settings {
     pub(crate) keys: Option<KeyRing>,
 }
 
+impl Settings {
+    /// `url` (this store's, or the dialect's spelling of it) read as `O`; an error names the
+    /// given URL with its password hidden.
+    pub(crate) fn connect_options<O: sqlx::ConnectOptions>(&self, url: &str) -> Result<O, Error> {
+        O::from_str(url).map_err(|e| Error::BadUrl {
+            url: redact_url(&self.url),
+            reason: scrub(e.to_string(), &self.url),
+        })
+    }
+
+    /// A pool of at most `max_connections`, each waited for at most the timeout.
+    pub(crate) fn pool_options<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.timeout)
+    }
+}
+
 /// Configures and connects a SQL store; made by `PostgresStore::builder`,
 /// `MySqlStore::builder` or `SqliteStore::builder`.
 ///
@@ -310,70 +328,71 @@ impl<S> SqlStoreBuilder<S> {
         })
     }
 
-    /// Uses table `name` (`?table=`); letters, digits and `_` only.
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.settings.table = name.into();
-        self.settings.table_given = true;
+    /// `self` with `change` made to its settings.
+    pub(crate) fn set(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings);
         self
+    }
+
+    /// Uses table `name` (`?table=`); letters, digits and `_` only.
+    pub fn table(self, name: impl Into<String>) -> Self {
+        self.set(|s| {
+            s.table = name.into();
+            s.table_given = true;
+        })
     }
 
     /// Keeps `profile`'s table: [`Profile::Native`] (the default, tessera's table),
     /// [`Profile::FlaskSession`] (Flask-Session 0.8's `sessions` table, see
     /// [`flask_session`]), whose `_permanent` flag `policy` interprets, or [`Profile::Django`]
     /// (Django's `django_session`, see [`DjangoDbStore`]; needs [`keys`](Self::keys)).
-    pub fn profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
-        self.settings.profile = profile;
-        self.settings.policy = policy;
-        self
+    pub fn profile(self, profile: Profile, policy: ExpiryPolicy) -> Self {
+        self.set(|s| {
+            s.profile = profile;
+            s.policy = policy;
+        })
     }
 
     /// Whether to create the table when connecting (`?migrate=`; default `true`, `false`
     /// with the `django` profile, whose table Django's migrations own).
-    pub fn migrate(mut self, on: bool) -> Self {
-        self.settings.migrate = Some(on);
-        self
+    pub fn migrate(self, on: bool) -> Self {
+        self.set(|s| s.migrate = Some(on))
     }
 
     /// Signs and checks a signed format's records (Django's `SECRET_KEY` and fallbacks).
-    pub fn keys(mut self, keys: KeyRing) -> Self {
-        self.settings.keys = Some(keys);
-        self
+    pub fn keys(self, keys: KeyRing) -> Self {
+        self.set(|s| s.keys = Some(keys))
     }
 
     /// Judges expiry by `clock` (default: the system clock).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.settings.clock = clock;
-        self
+    pub fn clock(self, clock: SharedClock) -> Self {
+        self.set(|s| s.clock = clock)
     }
 
     /// Bounds connecting, acquiring a connection and every statement (default 3 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
-        self
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.timeout = timeout)
     }
 
     /// Puts `prefix` before session ids in the `id` column (default `session:`).
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.settings.key_prefix = prefix.into();
-        self
+    pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
+        self.set(|s| s.key_prefix = prefix.into())
     }
 
     /// Holds at most `n` connections (`?max_connections=`, default 10).
-    pub fn max_connections(mut self, n: u32) -> Self {
-        self.settings.max_connections = n.max(1);
-        self
+    pub fn max_connections(self, n: u32) -> Self {
+        self.set(|s| s.max_connections = n.max(1))
     }
 
     /// Deletes at most `rows` expired rows per statement in `clear_expired` (default 1,000).
-    pub fn clear_batch(mut self, rows: u64) -> Self {
-        self.settings.clear_batch = rows.max(1);
-        self
+    pub fn clear_batch(self, rows: u64) -> Self {
+        self.set(|s| s.clear_batch = rows.max(1))
     }
 
     /// Takes the clock, key prefix, timeout, profile and keys from `options`.
-    pub fn options(mut self, options: &OpenOptions) -> Self {
-        self.settings.keys = options.keys.clone();
-        self.clock(options.clock.clone())
+    pub fn options(self, options: &OpenOptions) -> Self {
+        self.set(|s| s.keys = options.keys.clone())
+            .clock(options.clock.clone())
             .key_prefix(options.key_prefix.clone())
             .timeout(options.timeout)
             .profile(options.profile, options.policy)
@@ -488,7 +507,7 @@ impl Common {
 }
 
 /// A connection error's text with the URL's password (if any) replaced by `***`.
-pub(crate) fn scrub(text: String, url: &str) -> String {
+fn scrub(text: String, url: &str) -> String {
     match url::Url::parse(url)
         .ok()
         .and_then(|u| u.password().map(str::to_owned))

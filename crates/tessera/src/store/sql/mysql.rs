@@ -1,21 +1,20 @@
 //! [`MySql`]: the MySQL and MariaDB dialect (feature `mysql`).
 
 use std::fmt;
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::mysql::{
-    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
+    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlQueryResult,
 };
 use sqlx::Connection;
 
-use super::store::{bind, read, sealed::Backend, Col, Done, Value};
-use super::table::{Kind, Param, Table, MYSQL_ID_BYTES};
-use super::{lock_key, scrub, Common, Settings};
+use super::store::sealed::{Backend, Driver};
+use super::store::Done;
+use super::table::{Kind, Table, MYSQL_ID_BYTES};
+use super::{lock_key, Common, Settings};
 use crate::id::MAX_ID_LEN;
-use crate::record::Version;
 use crate::store::url::redact_url;
-use crate::store::{content_version, Error};
+use crate::store::Error;
 
 /// MySQL and MariaDB (InnoDB), for [`SqlStore`](super::SqlStore): `?` placeholders, an insert
 /// that falls back to replacing an expired row, `SELECT … FOR UPDATE`, deadlines as `BIGINT`
@@ -33,13 +32,6 @@ impl fmt::Debug for MySql {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MySql").finish_non_exhaustive()
     }
-}
-
-/// Lock waits (1205) and statement time limits (MariaDB 1969, MySQL 3024) are timeouts.
-fn is_timeout(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
-        .is_some_and(|d| matches!(d.number(), 1205 | 1969 | 3024))
 }
 
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.
@@ -69,20 +61,15 @@ impl Backend for MySql {
             Some(rest) => format!("mysql:{rest}"),
             None => s.url.clone(),
         };
-        let connect = MySqlConnectOptions::from_str(&url).map_err(|e| Error::BadUrl {
-            url: redact_url(&s.url),
-            reason: scrub(e.to_string(), &s.url),
-        })?;
+        let connect = s.connect_options::<MySqlConnectOptions>(&url)?;
         let lock_wait = s.timeout.as_secs().max(1);
         let statement_secs = s.timeout.as_secs_f64();
         let statement_millis = s.timeout.as_millis();
         let pool = common
             .bounded(
                 "connect",
-                is_timeout,
-                MySqlPoolOptions::new()
-                    .max_connections(s.max_connections)
-                    .acquire_timeout(s.timeout)
+                Self::is_timeout,
+                s.pool_options()
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             sqlx::query(&format!(
@@ -141,9 +128,7 @@ impl Backend for MySql {
             // GET_LOCK waited its time out: report it as the timeout it is.
             return Err(sqlx::Error::PoolTimedOut);
         }
-        for statement in statements {
-            sqlx::query(statement).execute(&mut conn).await?;
-        }
+        sqlx::MySql::run_all(&mut conn, statements).await?;
         sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(&lock)
             .execute(&mut conn)
@@ -151,53 +136,17 @@ impl Backend for MySql {
         conn.close().await
     }
 
+    /// Lock waits (1205) and statement time limits (MariaDB 1969, MySQL 3024) are timeouts.
     fn is_timeout(e: &sqlx::Error) -> bool {
-        is_timeout(e)
+        e.as_database_error()
+            .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
+            .is_some_and(|d| matches!(d.number(), 1205 | 1969 | 3024))
     }
 
-    async fn execute(pool: &MySqlPool, sql: &str, params: Vec<Param>) -> Result<Done, sqlx::Error> {
-        let done = bind(sqlx::query(sql), params).execute(pool).await?;
-        Ok(Done {
-            rows: done.rows_affected(),
-            last_id: done.last_insert_id(),
-        })
-    }
-
-    async fn fetch(
-        pool: &MySqlPool,
-        sql: &str,
-        params: Vec<Param>,
-        cols: &[Col],
-    ) -> Result<Option<Vec<Value>>, sqlx::Error> {
-        let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
-        row.map(|row| read(&row, cols)).transpose()
-    }
-
-    async fn locked_write(
-        pool: &MySqlPool,
-        lock: &str,
-        lock_params: Vec<Param>,
-        col: Col,
-        expected: Version,
-        write: &str,
-        write_params: Vec<Param>,
-    ) -> Result<bool, sqlx::Error> {
-        let mut tx = pool.begin().await?;
-        let row = bind(sqlx::query(lock), lock_params)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let stored = row.map(|row| read(&row, &[col])).transpose()?;
-        let stored = stored
-            .and_then(|v| v.into_iter().next())
-            .and_then(Value::into_bytes);
-        if stored.map(|d| content_version(&d)) != Some(expected) {
-            tx.rollback().await?;
-            return Ok(false);
+    fn done(result: MySqlQueryResult) -> Done {
+        Done {
+            last_id: result.last_insert_id(),
+            ..Done::rows(result.rows_affected())
         }
-        bind(sqlx::query(write), write_params)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }

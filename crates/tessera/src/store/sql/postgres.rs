@@ -1,16 +1,13 @@
 //! [`Postgres`]: the PostgreSQL dialect (feature `postgres`).
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgQueryResult};
 
-use super::store::{bind, read, sealed::Backend, Col, Done, Value};
-use super::table::{Kind, Param, Table};
-use super::{lock_key, scrub, Common, Ident, Settings, SqlStoreBuilder};
-use crate::record::Version;
-use crate::store::url::redact_url;
-use crate::store::{content_version, Error};
+use super::store::sealed::{Backend, Driver};
+use super::store::Done;
+use super::table::{Kind, Table};
+use super::{lock_key, Common, Ident, Settings, SqlStoreBuilder};
+use crate::store::Error;
 
 /// PostgreSQL, for [`SqlStore`](super::SqlStore): `$1` placeholders, `ON CONFLICT` upserts,
 /// `SELECT … FOR UPDATE`, deadlines as `BIGINT`, `timestamp` or `timestamptz`, tables in an
@@ -18,13 +15,6 @@ use crate::store::{content_version, Error};
 #[derive(Debug, Clone)]
 pub struct Postgres {
     schema: Option<Ident>,
-}
-
-/// `statement_timeout` (57014) and `lock_timeout` (55P03) are timeouts, not outages.
-fn is_timeout(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code == "57014" || code == "55P03")
 }
 
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.
@@ -46,20 +36,14 @@ impl Backend for Postgres {
             .map(|name| Ident::new("schema", name))
             .transpose()?;
         let millis = s.timeout.as_millis().to_string();
-        let options = PgConnectOptions::from_str(&s.url)
-            .map_err(|e| Error::BadUrl {
-                url: redact_url(&s.url),
-                reason: scrub(e.to_string(), &s.url),
-            })?
+        let options = s
+            .connect_options::<PgConnectOptions>(&s.url)?
             .options([("statement_timeout", &millis), ("lock_timeout", &millis)]);
         let pool = common
             .bounded(
                 "connect",
-                is_timeout,
-                PgPoolOptions::new()
-                    .max_connections(s.max_connections)
-                    .acquire_timeout(s.timeout)
-                    .connect_with(options),
+                Self::is_timeout,
+                s.pool_options().connect_with(options),
             )
             .await?;
         Ok((pool, Self { schema }))
@@ -98,68 +82,26 @@ impl Backend for Postgres {
                 sqlx::query(&create).execute(&mut *tx).await?;
             }
         }
-        for statement in statements {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        sqlx::Postgres::run_all(&mut tx, statements).await?;
         tx.commit().await
     }
 
+    /// `statement_timeout` (57014) and `lock_timeout` (55P03) are timeouts, not outages.
     fn is_timeout(e: &sqlx::Error) -> bool {
-        is_timeout(e)
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "57014" || code == "55P03")
     }
 
-    async fn execute(pool: &PgPool, sql: &str, params: Vec<Param>) -> Result<Done, sqlx::Error> {
-        let done = bind(sqlx::query(sql), params).execute(pool).await?;
-        Ok(Done {
-            rows: done.rows_affected(),
-            last_id: 0,
-        })
-    }
-
-    async fn fetch(
-        pool: &PgPool,
-        sql: &str,
-        params: Vec<Param>,
-        cols: &[Col],
-    ) -> Result<Option<Vec<Value>>, sqlx::Error> {
-        let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
-        row.map(|row| read(&row, cols)).transpose()
-    }
-
-    async fn locked_write(
-        pool: &PgPool,
-        lock: &str,
-        lock_params: Vec<Param>,
-        col: Col,
-        expected: Version,
-        write: &str,
-        write_params: Vec<Param>,
-    ) -> Result<bool, sqlx::Error> {
-        let mut tx = pool.begin().await?;
-        let row = bind(sqlx::query(lock), lock_params)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let stored = row.map(|row| read(&row, &[col])).transpose()?;
-        let stored = stored
-            .and_then(|v| v.into_iter().next())
-            .and_then(Value::into_bytes);
-        if stored.map(|d| content_version(&d)) != Some(expected) {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        bind(sqlx::query(write), write_params)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+    fn done(result: PgQueryResult) -> Done {
+        Done::rows(result.rows_affected())
     }
 }
 
 impl SqlStoreBuilder<super::PostgresStore> {
     /// Keeps the table in `schema` (`?schema=`), created if missing; default: the first
     /// schema of the connection's search path.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.settings.schema = Some(schema.into());
-        self
+    pub fn schema(self, schema: impl Into<String>) -> Self {
+        self.set(|s| s.schema = Some(schema.into()))
     }
 }

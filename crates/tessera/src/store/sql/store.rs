@@ -5,6 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use self::sealed::Driver;
 use super::table::{Kind, Param, Statements, Table};
 use super::{Common, SqlStoreBuilder};
 use crate::codec::{self, SharedCodec, Versioning};
@@ -32,7 +33,7 @@ pub(crate) enum Value {
 }
 
 /// `params` bound to `q` in order, whatever the dialect.
-pub(crate) fn bind<'q, DB>(
+fn bind<'q, DB>(
     mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     params: Vec<Param>,
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
@@ -55,7 +56,7 @@ where
 }
 
 /// The columns `cols` of `row`, in order, whatever the dialect.
-pub(crate) fn read<R>(row: &R, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error>
+fn read<R>(row: &R, cols: &[Col]) -> Result<Vec<Value>, sqlx::Error>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
@@ -100,61 +101,58 @@ pub(crate) struct Done {
     pub(crate) last_id: u64,
 }
 
+impl Done {
+    /// `rows` changed, no insert id.
+    pub(crate) fn rows(rows: u64) -> Self {
+        Self { rows, last_id: 0 }
+    }
+}
+
 // Sealed: its items name crate-private types on purpose, nothing outside calls them.
 #[allow(private_interfaces)]
 pub(crate) mod sealed {
+    use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type};
+
     use super::*;
 
-    /// What a SQL dialect does that the others do not: connecting, migrating, binding and
-    /// reading values, holding a row for a conditional write, telling a timeout.
+    /// The sqlx calls every dialect makes alike, written once over sqlx's database type: any
+    /// database that binds and reads tessera's values has them.
     #[async_trait]
-    pub trait Backend: Sized + Clone + Send + Sync + fmt::Debug + 'static {
-        /// The sqlx database.
-        type Db: sqlx::Database;
-        /// Which statements this dialect takes.
-        const KIND: Kind;
-        /// The URL schemes it opens.
-        const SCHEMES: &'static [&'static str];
-
-        /// Connects a pool as `settings` say.
-        async fn connect(
-            settings: &super::super::Settings,
-            common: &Common,
-            table: &Table,
-        ) -> Result<(sqlx::Pool<Self::Db>, Self), Error>;
-
-        /// The quoted table name statements use.
-        fn qualify(&self, table: &str) -> String;
-
-        /// Runs `statements` (idempotent `CREATE`s) under the dialect's migration lock.
-        async fn migrate(
-            &self,
-            pool: &sqlx::Pool<Self::Db>,
-            table: &str,
-            statements: &[String],
-        ) -> Result<(), sqlx::Error>;
-
-        /// Whether `e` is a lock wait or statement time limit.
-        fn is_timeout(e: &sqlx::Error) -> bool;
-
+    pub trait Driver: sqlx::Database {
+        /// Runs `sql` with `params`.
         async fn execute(
-            pool: &sqlx::Pool<Self::Db>,
+            pool: &Pool<Self>,
             sql: &str,
             params: Vec<Param>,
-        ) -> Result<Done, sqlx::Error>;
+        ) -> Result<Self::QueryResult, sqlx::Error>;
 
+        /// The columns `cols` of the first row `sql` returns with `params`, if any.
         async fn fetch(
-            pool: &sqlx::Pool<Self::Db>,
+            pool: &Pool<Self>,
             sql: &str,
             params: Vec<Param>,
             cols: &[Col],
         ) -> Result<Option<Vec<Value>>, sqlx::Error>;
 
-        /// In one transaction holding the row (`lock`, one column of type `col`): compares the
-        /// stored bytes' hash with `expected` and runs `write` if they match. Whether it wrote.
+        /// A transaction begun with `begin`, or with the database's own `BEGIN` if `None`.
+        async fn begin(
+            pool: &Pool<Self>,
+            begin: Option<&'static str>,
+        ) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+        /// Runs `statements` (no parameters) one after the other on `conn`.
+        async fn run_all(
+            conn: &mut Self::Connection,
+            statements: &[String],
+        ) -> Result<(), sqlx::Error>;
+
+        /// In one transaction (begun with `begin`) holding the row (`lock`, one column of type
+        /// `col`): compares the stored bytes' hash with `expected` and runs `write` if they
+        /// match. Whether it wrote.
         #[allow(clippy::too_many_arguments)]
         async fn locked_write(
-            pool: &sqlx::Pool<Self::Db>,
+            pool: &Pool<Self>,
+            begin: Option<&'static str>,
             lock: &str,
             lock_params: Vec<Param>,
             col: Col,
@@ -162,6 +160,128 @@ pub(crate) mod sealed {
             write: &str,
             write_params: Vec<Param>,
         ) -> Result<bool, sqlx::Error>;
+    }
+
+    #[async_trait]
+    impl<DB> Driver for DB
+    where
+        DB: sqlx::Database,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+        for<'q> f64: Encode<'q, DB> + Type<DB>,
+        for<'q> String: Encode<'q, DB> + Type<DB>,
+        for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+        usize: ColumnIndex<DB::Row>,
+        for<'r> Option<i64>: Decode<'r, DB> + Type<DB>,
+        for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
+        for<'r> Option<Vec<u8>>: Decode<'r, DB> + Type<DB>,
+    {
+        async fn execute(
+            pool: &Pool<DB>,
+            sql: &str,
+            params: Vec<Param>,
+        ) -> Result<DB::QueryResult, sqlx::Error> {
+            bind(sqlx::query(sql), params).execute(pool).await
+        }
+
+        async fn fetch(
+            pool: &Pool<DB>,
+            sql: &str,
+            params: Vec<Param>,
+            cols: &[Col],
+        ) -> Result<Option<Vec<Value>>, sqlx::Error> {
+            let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
+            row.map(|row| read(&row, cols)).transpose()
+        }
+
+        async fn begin(
+            pool: &Pool<DB>,
+            begin: Option<&'static str>,
+        ) -> Result<Transaction<'static, DB>, sqlx::Error> {
+            match begin {
+                Some(statement) => pool.begin_with(statement).await,
+                None => pool.begin().await,
+            }
+        }
+
+        async fn run_all(
+            conn: &mut DB::Connection,
+            statements: &[String],
+        ) -> Result<(), sqlx::Error> {
+            for statement in statements {
+                sqlx::query(statement).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        async fn locked_write(
+            pool: &Pool<DB>,
+            begin: Option<&'static str>,
+            lock: &str,
+            lock_params: Vec<Param>,
+            col: Col,
+            expected: Version,
+            write: &str,
+            write_params: Vec<Param>,
+        ) -> Result<bool, sqlx::Error> {
+            let mut tx = Self::begin(pool, begin).await?;
+            let row = bind(sqlx::query(lock), lock_params)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let stored = row.map(|row| read(&row, &[col])).transpose()?;
+            let stored = stored
+                .and_then(|v| v.into_iter().next())
+                .and_then(Value::into_bytes);
+            if stored.map(|d| content_version(&d)) != Some(expected) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            bind(sqlx::query(write), write_params)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+    }
+
+    /// What a SQL dialect does that the others do not: connecting, quoting the table,
+    /// migrating, telling a timeout, beginning a conditional write, reporting a statement.
+    #[async_trait]
+    pub trait Backend: Sized + Clone + Send + Sync + fmt::Debug + 'static {
+        /// The sqlx database.
+        type Db: Driver;
+        /// Which statements this dialect takes.
+        const KIND: Kind;
+        /// The URL schemes it opens.
+        const SCHEMES: &'static [&'static str];
+        /// How the transaction of a conditional write begins, if not with the database's own
+        /// `BEGIN`.
+        const BEGIN_WRITE: Option<&'static str> = None;
+
+        /// Connects a pool as `settings` say.
+        async fn connect(
+            settings: &super::super::Settings,
+            common: &Common,
+            table: &Table,
+        ) -> Result<(Pool<Self::Db>, Self), Error>;
+
+        /// The quoted table name statements use.
+        fn qualify(&self, table: &str) -> String;
+
+        /// Runs `statements` (idempotent `CREATE`s) under the dialect's migration lock.
+        async fn migrate(
+            &self,
+            pool: &Pool<Self::Db>,
+            table: &str,
+            statements: &[String],
+        ) -> Result<(), sqlx::Error>;
+
+        /// Whether `e` is a lock wait or statement time limit.
+        fn is_timeout(e: &sqlx::Error) -> bool;
+
+        /// What sqlx says an executed statement did.
+        fn done(result: <Self::Db as sqlx::Database>::QueryResult) -> Done;
     }
 }
 
@@ -322,9 +442,9 @@ impl<D: Dialect> SqlStore<D> {
         sql: &str,
         params: Vec<Param>,
     ) -> Result<Done, Error> {
-        self.common
-            .bounded(op, D::is_timeout, D::execute(&self.pool, sql, params))
-            .await
+        let result = D::Db::execute(&self.pool, sql, params);
+        let result = self.common.bounded(op, D::is_timeout, result).await?;
+        Ok(D::done(result))
     }
 
     async fn fetch(
@@ -335,7 +455,11 @@ impl<D: Dialect> SqlStore<D> {
         cols: &[Col],
     ) -> Result<Option<Vec<Value>>, Error> {
         self.common
-            .bounded(op, D::is_timeout, D::fetch(&self.pool, sql, params, cols))
+            .bounded(
+                op,
+                D::is_timeout,
+                D::Db::fetch(&self.pool, sql, params, cols),
+            )
             .await
     }
 
@@ -539,8 +663,9 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
                     .bounded(
                         "save",
                         D::is_timeout,
-                        D::locked_write(
+                        D::Db::locked_write(
                             &self.pool,
+                            D::BEGIN_WRITE,
                             &self.sql.lock,
                             vec![key, self.now()],
                             self.data_col(),
