@@ -247,17 +247,3 @@ async fn open_picks_djangos_layout_for_the_django_profile() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn the_django_profile_refuses_cache_only_stores() {
-    let options = OpenOptions::default()
-        .with_profile(Profile::Django, ExpiryPolicy::default())
-        .with_keys(keys());
-    for url in [
-        "redis://127.0.0.1:6379",
-        "memcached://127.0.0.1:11211",
-        "memory",
-    ] {
-        let err = open(url, &options).await.unwrap_err().to_string();
-        assert!(err.contains("pickle"), "{url}: {err}");
-    }
-}
