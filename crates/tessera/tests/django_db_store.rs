@@ -246,4 +246,3 @@ async fn open_picks_djangos_layout_for_the_django_profile() {
     assert!(format!("{store:?}").contains("DjangoFileStore"));
     let _ = std::fs::remove_dir_all(dir);
 }
-

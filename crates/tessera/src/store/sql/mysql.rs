@@ -8,7 +8,7 @@ use sqlx::mysql::{
 };
 use sqlx::Connection;
 
-use super::store::sealed::{Backend, Driver};
+use super::store::sealed::{DialectOps, Driver};
 use super::store::Done;
 use super::table::{Kind, Table, MYSQL_ID_BYTES};
 use super::{lock_key, Common, Settings};
@@ -37,7 +37,7 @@ impl fmt::Debug for MySql {
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.
 #[allow(private_interfaces)]
 #[async_trait]
-impl Backend for MySql {
+impl DialectOps for MySql {
     type Db = sqlx::MySql;
     const KIND: Kind = Kind::MySql;
     const SCHEMES: &'static [&'static str] = &["mysql", "mariadb"];

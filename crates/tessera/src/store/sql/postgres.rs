@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgQueryResult};
 
-use super::store::sealed::{Backend, Driver};
+use super::store::sealed::{DialectOps, Driver};
 use super::store::Done;
 use super::table::{Kind, Table};
 use super::{lock_key, Common, Ident, Settings, SqlStoreBuilder};
@@ -20,7 +20,7 @@ pub struct Postgres {
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.
 #[allow(private_interfaces)]
 #[async_trait]
-impl Backend for Postgres {
+impl DialectOps for Postgres {
     type Db = sqlx::Postgres;
     const KIND: Kind = Kind::Postgres;
     const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];

@@ -7,7 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::store::sealed::{Backend, Driver};
+use super::store::sealed::{DialectOps, Driver};
 use super::store::Done;
 use super::table::{Kind, Table};
 use super::{Common, Settings};
@@ -32,7 +32,7 @@ fn jittered(bound: Duration) -> Duration {
 // The sealed trait's items name crate-private types on purpose: nothing outside calls them.
 #[allow(private_interfaces)]
 #[async_trait]
-impl Backend for Sqlite {
+impl DialectOps for Sqlite {
     type Db = sqlx::Sqlite;
     const KIND: Kind = Kind::Sqlite;
     const SCHEMES: &'static [&'static str] = &["sqlite"];

@@ -248,7 +248,7 @@ pub(crate) mod sealed {
     /// What a SQL dialect does that the others do not: connecting, quoting the table,
     /// migrating, telling a timeout, beginning a conditional write, reporting a statement.
     #[async_trait]
-    pub trait Backend: Sized + Clone + Send + Sync + fmt::Debug + 'static {
+    pub trait DialectOps: Sized + Clone + Send + Sync + fmt::Debug + 'static {
         /// The sqlx database.
         type Db: Driver;
         /// Which statements this dialect takes.
@@ -287,9 +287,9 @@ pub(crate) mod sealed {
 
 /// A SQL dialect [`SqlStore`] speaks: [`Postgres`](super::Postgres),
 /// [`MySql`](super::MySql) or [`Sqlite`](super::Sqlite). Sealed.
-pub trait Dialect: sealed::Backend {}
+pub trait Dialect: sealed::DialectOps {}
 
-impl<D: sealed::Backend> Dialect for D {}
+impl<D: sealed::DialectOps> Dialect for D {}
 
 /// Sessions in a SQL table, through a sqlx pool: one store generic over the
 /// [dialect](Dialect), keeping the table layout of its profile ([the module](super) describes
