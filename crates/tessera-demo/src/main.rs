@@ -95,11 +95,12 @@ fn addr_from_args() -> Result<Option<String>, String> {
                 addr = Some(
                     args.next()
                         .ok_or("--addr needs a value, e.g. 127.0.0.1:3000")?,
-                )
+                );
             }
             a if a.starts_with("--addr=") => addr = Some(a["--addr=".len()..].to_owned()),
             "-h" | "--help" => {
                 println!("tessera-demo [--addr HOST:PORT]\n\nServes the demo (default {DEFAULT_ADDR}; also TESSERA_DEMO_ADDR).\nSession settings come from SECRET_KEY, SESSION_URL (default {DEFAULT_URL})\nand the other SESSION_* variables.");
+                #[allow(clippy::exit)] // `--help` ends the program, as in any command-line tool
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}; try --help")),

@@ -64,9 +64,9 @@ async fn a_login_survives_a_restart_of_the_demo() {
         "the default store is an SQLite file"
     );
     let key = dir.join("tessera-demo.key");
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(
-        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions())
+            & 0o777,
         0o600
     );
 

@@ -264,48 +264,56 @@ impl SessionConfigBuilder {
     }
 
     /// The secret key (`SECRET_KEY`), at least 32 bytes.
+    #[must_use]
     pub fn secret_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.secret = Some(SecretKey::new(key));
         self
     }
 
     /// An older key still accepted (`SECRET_KEY_FALLBACKS`); values it signed are re-signed.
+    #[must_use]
     pub fn fallback_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.fallbacks.push(SecretKey::new(key));
         self
     }
 
     /// The cookie's name (`SESSION_COOKIE_NAME`, default `session`).
+    #[must_use]
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie.name = name.into();
         self
     }
 
     /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`; none by default: host-only).
+    #[must_use]
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.cookie.domain = Some(domain.into());
         self
     }
 
     /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
+    #[must_use]
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.cookie.path = path.into();
         self
     }
 
     /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off; turn it on behind HTTPS).
+    #[must_use]
     pub fn secure(mut self, secure: bool) -> Self {
         self.cookie.secure = secure;
         self
     }
 
     /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on).
+    #[must_use]
     pub fn http_only(mut self, http_only: bool) -> Self {
         self.cookie.http_only = http_only;
         self
     }
 
     /// The cookie's `SameSite` (`SESSION_COOKIE_SAMESITE`, default `Lax`; `None` omits it).
+    #[must_use]
     pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
         self.cookie.same_site = same_site;
         self
@@ -313,6 +321,7 @@ impl SessionConfigBuilder {
 
     /// Prefixes the cookie name with `__Host-` (`SESSION_COOKIE_HOST_PREFIX`), which browsers
     /// only accept from HTTPS with `Path=/` and no `Domain`; `build` checks those.
+    #[must_use]
     pub fn host_prefix(mut self, on: bool) -> Self {
         self.host_prefix = on;
         self
@@ -320,24 +329,28 @@ impl SessionConfigBuilder {
 
     /// How long sessions live after their last save (`PERMANENT_SESSION_LIFETIME` or
     /// `SESSION_COOKIE_AGE`, default 31 days).
+    #[must_use]
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
 
     /// Whether sessions outlive the browser by default (`SESSION_PERMANENT`, default on).
+    #[must_use]
     pub fn permanent(mut self, permanent: bool) -> Self {
         self.permanent = permanent;
         self
     }
 
     /// Django's `SESSION_EXPIRE_AT_BROWSER_CLOSE` (default off); on overrides `permanent`.
+    #[must_use]
     pub fn expire_at_browser_close(mut self, on: bool) -> Self {
         self.expire_at_browser_close = on;
         self
     }
 
     /// Save every request that loaded the session, changed or not (`SESSION_SAVE_EVERY_REQUEST`).
+    #[must_use]
     pub fn save_every_request(mut self, on: bool) -> Self {
         self.save_every_request = on;
         self
@@ -346,6 +359,7 @@ impl SessionConfigBuilder {
     /// Extend permanent sessions on every request that loads them (`SESSION_REFRESH_EACH_REQUEST`,
     /// default off; Flask's default is on). Server stores only touch the deadline, and the
     /// cookie is sent again.
+    #[must_use]
     pub fn refresh_each_request(mut self, on: bool) -> Self {
         self.refresh_each_request = on;
         self
@@ -354,6 +368,7 @@ impl SessionConfigBuilder {
     /// Sign the session id in the cookie of a server-side store (`SESSION_USE_SIGNER`, default
     /// on), so a forged id is refused without a store round trip. The `django` profile ignores
     /// it: Django's cookie carries the bare session key.
+    #[must_use]
     pub fn sign_id(mut self, on: bool) -> Self {
         self.sign_id = on;
         self
@@ -361,18 +376,21 @@ impl SessionConfigBuilder {
 
     /// Deflate cookie sessions (`SESSION_COOKIE_COMPRESS`, default off). Mind that compressing
     /// secrets together with attacker-chosen data can leak them through the size.
+    #[must_use]
     pub fn compress(mut self, on: bool) -> Self {
         self.compress = on;
         self
     }
 
     /// What server-side stores put before the id (`SESSION_KEY_PREFIX`, default `session:`).
+    #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
     }
 
     /// Which store holds sessions (`SESSION_URL`, default `memory`).
+    #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
@@ -381,12 +399,14 @@ impl SessionConfigBuilder {
     /// A store to put in front of the `url` store as a cache (`SESSION_CACHE_URL`, default
     /// none), Django's `cached_db`: for example `redis://127.0.0.1:6379` in front of a
     /// database. See [`CachedStore`](crate::store::cached::CachedStore).
+    #[must_use]
     pub fn cache_url(mut self, url: impl Into<String>) -> Self {
         self.cache_url = Some(url.into());
         self
     }
 
     /// How long one store operation may take (`SESSION_STORE_TIMEOUT_MS`, default 3 s).
+    #[must_use]
     pub fn store_timeout(mut self, timeout: StdDuration) -> Self {
         self.store_timeout = timeout;
         self
@@ -395,6 +415,7 @@ impl SessionConfigBuilder {
     /// How many times a conflicting save is retried (default 32), each after a random pause
     /// whose bound doubles from 250 µs up to 32 ms. Retries also stop at
     /// [`save_retry_time`](Self::save_retry_time); the request then gets `409 Conflict`.
+    #[must_use]
     pub fn save_retries(mut self, retries: u32) -> Self {
         self.save_retries = retries;
         self
@@ -403,6 +424,7 @@ impl SessionConfigBuilder {
     /// How long a save keeps retrying after conflicts with other app servers
     /// (`SESSION_SAVE_RETRY_MS`, default 1 s), so a hot session never holds a request for
     /// seconds.
+    #[must_use]
     pub fn save_retry_time(mut self, time: StdDuration) -> Self {
         self.save_retry_time = time;
         self
@@ -410,6 +432,7 @@ impl SessionConfigBuilder {
 
     /// What a save does with a stale read-based write (`SESSION_STALE_WRITES`, default
     /// [`StaleWrites::Conflict`]).
+    #[must_use]
     pub fn stale_writes(mut self, stale_writes: StaleWrites) -> Self {
         self.stale_writes = stale_writes;
         self
@@ -417,12 +440,14 @@ impl SessionConfigBuilder {
 
     /// Which formats sessions are kept in (`SESSION_PROFILE`: `native`, `flask`, `django`),
     /// for sharing sessions with a Python app; see [`crate::interop`].
+    #[must_use]
     pub fn profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
         self
     }
 
     /// The clock expiry is judged by (tests inject a [`crate::clock::ManualClock`]).
+    #[must_use]
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self

@@ -118,6 +118,7 @@ impl Version {
     }
 
     /// The version after a write.
+    #[must_use]
     pub const fn next(self) -> Self {
         Self(self.0.wrapping_add(1))
     }

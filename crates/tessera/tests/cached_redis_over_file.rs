@@ -51,8 +51,8 @@ async fn harness() -> Option<Harness> {
     });
     let cleanup = Cleanup::keeping(
         move |ids| {
-            let keys = ids.iter().map(|id| cache.key(id)).collect();
-            support::redis_remover(url.clone(), keys);
+            let keys: Vec<String> = ids.iter().map(|id| cache.key(id)).collect();
+            support::redis_remover(&url, &keys);
         },
         Some(Box::new(dir)),
     );

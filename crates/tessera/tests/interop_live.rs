@@ -37,7 +37,7 @@ async fn python(url: &str, what: &str) -> Option<String> {
         .get(format!("{url}/health"))
         .send()
         .await;
-    server_or_skip(what, health.and_then(|r| r.error_for_status()))?;
+    server_or_skip(what, health.and_then(reqwest::Response::error_for_status))?;
     Some(url.to_owned())
 }
 

@@ -190,7 +190,7 @@ async fn django(backend: &Backend) -> Option<String> {
         .await;
     server_or_skip(
         &format!("the Django {backend:?} interop app at {url}"),
-        health.and_then(|r| r.error_for_status()),
+        health.and_then(reqwest::Response::error_for_status),
     )?;
     Some(url)
 }

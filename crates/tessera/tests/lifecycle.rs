@@ -169,11 +169,9 @@ async fn signed_cookies_are_readable_encrypted_ones_are_not() {
     )
     .await
     .cookie();
-    use base64::Engine;
     let payload = s.split_once('=').unwrap().1.split('.').next().unwrap();
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
+    let decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
     assert!(String::from_utf8_lossy(&decoded).contains("plaintext-marker"));
     assert!(!e.contains("plaintext"));
 }
@@ -587,7 +585,7 @@ async fn vary_cookie_is_added_once() {
 
 /// Routes whose handler reads `n`, then lets a concurrent request bump `n` (another app server,
 /// writing to the store directly, or this app itself, through a nested request), then writes.
-fn racing_routes(store: Arc<Counting>, me: Arc<std::sync::OnceLock<Router>>) -> Router {
+fn racing_routes(store: &Arc<Counting>, me: Arc<std::sync::OnceLock<Router>>) -> Router {
     let direct = store.clone();
     routes()
         .route(
@@ -705,7 +703,7 @@ impl SessionStore for Counting {
 fn racing_app(config: SessionConfigBuilder) -> (Router, Arc<Counting>) {
     let store = Arc::new(Counting::new());
     let me = Arc::new(std::sync::OnceLock::new());
-    let app = racing_routes(store.clone(), me.clone())
+    let app = racing_routes(&store, me.clone())
         .layer(SessionLayer::new(Storage::Store(store.clone()), config.build().unwrap()).unwrap());
     me.set(app.clone()).unwrap();
     (app, store)

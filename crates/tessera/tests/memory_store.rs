@@ -125,8 +125,9 @@ async fn a_full_store_evicts_expired_sessions_first() {
     // Choosing at random would lose about 125 of them.
     assert!(kept >= 475, "kept {kept} of 500 live sessions");
     assert!(store.len() <= 1_000);
-    use tessera::store::SessionStore;
-    let cleared = store.clear_expired().await.unwrap();
+    let cleared = tessera::store::SessionStore::clear_expired(&store)
+        .await
+        .unwrap();
     assert!(cleared > 0, "expired sessions were left for clear_expired");
     let kept_new = held(&store, &new).await;
     assert_eq!(

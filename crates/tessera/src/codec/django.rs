@@ -69,6 +69,7 @@ impl DjangoCodec {
     }
 
     /// Dates signatures and fallback deadlines by `clock`.
+    #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self

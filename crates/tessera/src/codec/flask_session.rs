@@ -51,6 +51,7 @@ impl FlaskSessionCodec {
     }
 
     /// Dates fallback deadlines (a record decoded without a stored one) by `clock`.
+    #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self

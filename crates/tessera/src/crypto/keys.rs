@@ -96,6 +96,7 @@ impl KeyRing {
     }
 
     /// Adds an older key that still verifies (tried in the order added).
+    #[must_use]
     pub fn with_fallback(mut self, key: SecretKey) -> Self {
         self.keys.push(key);
         self

@@ -165,13 +165,7 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
             return CookieUpdate::Keep;
         }
     };
-    set_cookie(
-        shared,
-        Cow::Owned(value),
-        record.expiry,
-        record.expires_at,
-        now,
-    )
+    set_cookie(shared, &value, record.expiry, record.expires_at, now)
 }
 
 /// Does the store work [`commit_now`] left, and says what to do with the cookie.
@@ -382,7 +376,7 @@ async fn write_group(
         // Lay every live part's changes over the base, one after another.
         let mut current = base.clone();
         let mut live = 0;
-        for part in parts.iter_mut() {
+        for part in &mut parts {
             let Some(member) = part else { continue };
             let mut state = member.session.lock();
             if let Some(record) = &current {
@@ -554,7 +548,7 @@ fn id_cookie(
 ) -> CookieUpdate {
     set_cookie(
         shared,
-        id_value(shared, ids, opened, id),
+        &id_value(shared, ids, opened, id),
         expiry,
         expires_at,
         now,
@@ -583,14 +577,14 @@ fn id_value<'a>(
 /// `expires_at` (a browser-session cookie when the choice says so).
 fn set_cookie(
     shared: &Shared,
-    value: Cow<'_, str>,
+    value: &str,
     expiry: Expiry,
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> CookieUpdate {
     let config = &shared.config;
     let expires = (!config.policy.at_browser_close(expiry)).then_some(expires_at);
-    match cookies::set(&config.cookie, &value, expires, now) {
+    match cookies::set(&config.cookie, value, expires, now) {
         Ok(header) => CookieUpdate::Set(header),
         Err(cookies::SetCookieError::Oversized(size)) => {
             error!(

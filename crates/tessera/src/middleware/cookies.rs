@@ -121,7 +121,7 @@ fn http_date(out: &mut Vec<u8>, unix: i64) {
         b"Dec",
     ];
     let two = |out: &mut Vec<u8>, n: i64| {
-        out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8])
+        out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
     };
     let (days, second_of_day) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     // 1970-01-01 was a Thursday.

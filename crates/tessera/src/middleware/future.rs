@@ -135,7 +135,7 @@ fn finish<B>(
         Err(error) => {
             match &error {
                 SessionError::Store(_) => {
-                    error!(error = %crate::chain::Chain(&error), "could not save the session")
+                    error!(error = %crate::chain::Chain(&error), "could not save the session");
                 }
                 // Concurrency outcomes the application is told about: not server faults.
                 _ => warn!(error = %crate::chain::Chain(&error), "the session was not saved"),

@@ -87,12 +87,14 @@ impl CachedStore {
     }
 
     /// Judges cached copies' deadlines by `clock`.
+    #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
     /// Bounds every cache operation; past it the database answers alone.
+    #[must_use]
     pub fn with_cache_timeout(mut self, timeout: StdDuration) -> Self {
         self.cache_timeout = timeout;
         self

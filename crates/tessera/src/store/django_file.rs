@@ -220,6 +220,8 @@ impl Inner {
 
     fn read(file: &mut fs::File) -> io::Result<Current> {
         let mut content = String::new();
+        // The handle is the locked one; `fs::read_to_string` would open the path again.
+        #[allow(clippy::verbose_file_reads)]
         file.read_to_string(&mut content)?;
         let modified = unix_seconds(file.metadata()?.modified()?);
         Ok(Current { content, modified })
@@ -242,7 +244,7 @@ impl Inner {
     }
 
     /// Django's write: a temporary file beside the session, renamed over it.
-    fn write(&self, path: &Path, content: &str, mtime: OffsetDateTime) -> io::Result<()> {
+    fn write(path: &Path, content: &str, mtime: OffsetDateTime) -> io::Result<()> {
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(io::Error::other)?;
         let mut name = path.as_os_str().to_owned();
@@ -290,7 +292,7 @@ impl Inner {
                             return Ok(Saved::Written(Version::FIRST));
                         }
                         placeholder.lock()?;
-                        self.write(path, &content, mtime)?;
+                        Self::write(path, &content, mtime)?;
                         Ok(Saved::Written(version))
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -306,7 +308,7 @@ impl Inner {
                             fs::remove_file(path)?;
                             return Ok(Saved::Written(Version::FIRST));
                         }
-                        self.write(path, &content, mtime)?;
+                        Self::write(path, &content, mtime)?;
                         Ok(Saved::Written(version))
                     }
                     Err(e) => Err(e),
@@ -324,7 +326,7 @@ impl Inner {
                 if expired {
                     fs::remove_file(path)?;
                 } else {
-                    self.write(path, &content, mtime)?;
+                    Self::write(path, &content, mtime)?;
                 }
                 Ok(Saved::Written(version))
             }

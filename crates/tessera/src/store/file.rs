@@ -127,6 +127,7 @@ impl FileStore {
     }
 
     /// Judges expiry by `clock` instead of the system clock.
+    #[must_use]
     pub fn with_clock(self, clock: SharedClock) -> Self {
         let inner = &self.inner;
         Self {
@@ -141,6 +142,7 @@ impl FileStore {
     }
 
     /// Sets the threshold (`0`: no limit).
+    #[must_use]
     pub fn with_threshold(self, threshold: usize) -> Self {
         let inner = &self.inner;
         Self {
@@ -225,7 +227,7 @@ impl Inner {
         Ok(file)
     }
 
-    fn read(&self, path: &Path, now: OffsetDateTime) -> io::Result<Current> {
+    fn read(path: &Path, now: OffsetDateTime) -> io::Result<Current> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Current::Missing),
@@ -326,7 +328,7 @@ impl Inner {
         }
         let mut kept = Vec::with_capacity(files.len());
         for (path, modified) in files.drain(..) {
-            if matches!(self.read(&path, now)?, Current::Expired) {
+            if matches!(Self::read(&path, now)?, Current::Expired) {
                 Self::remove(&path)?;
             } else {
                 kept.push((path, modified));
@@ -381,7 +383,7 @@ impl SessionStore for FileStore {
         let path = self.path_of(id);
         let now = self.inner.clock.now();
         let current = self
-            .blocking("load", move |inner| inner.read(&path, now))
+            .blocking("load", move |_| Inner::read(&path, now))
             .await?;
         match current {
             Current::Missing | Current::Expired => Ok(None),
@@ -410,11 +412,11 @@ impl SessionStore for FileStore {
                 };
                 // Renames are atomic, so an unlocked read already tells a stale writer it lost:
                 // it answers at once and leaves the lock to writers that may win.
-                if next(inner.read(&path, now)?).is_none() {
+                if next(Inner::read(&path, now)?).is_none() {
                     return Ok(Saved::Conflict);
                 }
                 let _lock = inner.lock()?;
-                let Some(next) = next(inner.read(&path, now)?) else {
+                let Some(next) = next(Inner::read(&path, now)?) else {
                     return Ok(Saved::Conflict);
                 };
                 if record.is_expired(now) {
@@ -445,7 +447,7 @@ impl SessionStore for FileStore {
         let now = self.inner.clock.now();
         self.blocking("touch", move |inner| {
             let _lock = inner.lock()?;
-            match inner.read(&path, now)? {
+            match Inner::read(&path, now)? {
                 Current::Live(version, mut record) => {
                     record.expires_at = expires_at;
                     inner.write(&path, version, &record)?;
@@ -473,7 +475,7 @@ impl SessionStore for FileStore {
                     let _lock = inner.lock()?;
                     let mut removed = 0u64;
                     for path in &batch {
-                        if matches!(inner.read(path, now)?, Current::Expired)
+                        if matches!(Inner::read(path, now)?, Current::Expired)
                             && Inner::remove(path)?
                         {
                             removed += 1;

@@ -41,7 +41,7 @@ impl Backend {
     /// assert!(matches!(Backend::Redis.keeps(Profile::Django), Support::Refused(why) if why.contains("pickle")));
     /// ```
     pub fn keeps(self, profile: Profile) -> Support {
-        use Backend::*;
+        use Backend::{File, Memcached, Memory, MongoDb, MySql, Postgres, Redis, Sqlite};
         use Support::{Kept, Refused};
         match (profile, self) {
             (Profile::Native, _) => Kept(""),

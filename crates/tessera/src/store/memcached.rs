@@ -185,7 +185,7 @@ impl MemcachedStore {
                 Ok(())
             })
             .await?
-            .map_err(|status| status_error("connect", status))?;
+            .map_err(|status| status_error("connect", &status))?;
         Ok(store)
     }
 
@@ -259,7 +259,7 @@ impl MemcachedStore {
     }
 }
 
-fn status_error(op: &'static str, status: Status) -> Error {
+fn status_error(op: &'static str, status: &Status) -> Error {
     Error::unavailable(op, format!("memcached answered {status:?}"))
 }
 
@@ -275,7 +275,7 @@ impl SessionStore for MemcachedStore {
                     .await?)
             })
             .await?
-            .map_err(|status| status_error("load", status))?;
+            .map_err(|status| status_error("load", &status))?;
         let Some(item) = found else {
             return Ok(None);
         };
@@ -378,7 +378,7 @@ impl SessionStore for MemcachedStore {
                     limit: self.inner.max_value,
                 });
             }
-            Err(status) => return Err(status_error("save", status)),
+            Err(status) => return Err(status_error("save", &status)),
         };
         Ok(saved)
     }
@@ -386,7 +386,7 @@ impl SessionStore for MemcachedStore {
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
         match self.delete_if(&self.key(id), None).await? {
             Ok(()) | Err(Status::NotFound) => Ok(()),
-            Err(status) => Err(status_error("delete", status)),
+            Err(status) => Err(status_error("delete", &status)),
         }
     }
 
@@ -410,7 +410,7 @@ impl SessionStore for MemcachedStore {
         match found {
             Ok(item) => Ok(item.is_some()),
             Err(Status::NotFound) => Ok(false),
-            Err(status) => Err(status_error("touch", status)),
+            Err(status) => Err(status_error("touch", &status)),
         }
     }
 

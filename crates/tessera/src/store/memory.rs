@@ -234,6 +234,7 @@ impl MemoryStore {
     }
 
     /// Judges expiry by `clock` instead of the system clock.
+    #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self

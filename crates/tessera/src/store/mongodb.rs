@@ -192,36 +192,42 @@ impl fmt::Debug for MongoStoreBuilder {
 
 impl MongoStoreBuilder {
     /// Uses database `name` instead of the URL's (Flask-Session's `SESSION_MONGODB_DB`).
+    #[must_use]
     pub fn database(mut self, name: impl Into<String>) -> Self {
         self.database = Some(name.into());
         self
     }
 
     /// Uses collection `name` (`?collection=`; Flask-Session's `SESSION_MONGODB_COLLECT`).
+    #[must_use]
     pub fn collection(mut self, name: impl Into<String>) -> Self {
         self.collection = name.into();
         self
     }
 
     /// Whether to create the TTL index when connecting (`?migrate=`, default `true`).
+    #[must_use]
     pub fn migrate(mut self, on: bool) -> Self {
         self.migrate = on;
         self
     }
 
     /// Judges expiry by `clock` (default: the system clock).
+    #[must_use]
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
     /// Bounds server selection, connecting and every call (default 3 s).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Puts `prefix` before session ids in `_id` (default `session:`).
+    #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -229,6 +235,7 @@ impl MongoStoreBuilder {
 
     /// Keeps `profile`'s documents: [`Profile::Native`] (the default) or
     /// [`Profile::FlaskSession`], whose `_permanent` flag `policy` interprets.
+    #[must_use]
     pub fn profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
         self.profile = profile;
         self.policy = policy;
@@ -236,6 +243,7 @@ impl MongoStoreBuilder {
     }
 
     /// Takes the clock, key prefix, timeout and profile from `options`.
+    #[must_use]
     pub fn options(self, options: &OpenOptions) -> Self {
         self.clock(options.clock.clone())
             .key_prefix(options.key_prefix.clone())

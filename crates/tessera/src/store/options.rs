@@ -51,18 +51,21 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// Sets the key prefix.
+    #[must_use]
     pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
     }
 
     /// Sets the clock.
+    #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
     /// Sets the profile, and the policy its format needs.
+    #[must_use]
     pub fn with_profile(mut self, profile: Profile, policy: ExpiryPolicy) -> Self {
         self.profile = profile;
         self.policy = policy;
@@ -70,18 +73,21 @@ impl OpenOptions {
     }
 
     /// Sets the secret key ring signed formats need.
+    #[must_use]
     pub fn with_keys(mut self, keys: KeyRing) -> Self {
         self.keys = Some(keys);
         self
     }
 
     /// Sets the session cookie's name.
+    #[must_use]
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
     }
 
     /// Sets the timeout.
+    #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -142,7 +142,7 @@ impl SessionStore for Tracked {
 
 /// Deletes Redis keys over a plain synchronous connection (used from `Drop`).
 #[cfg(feature = "redis")]
-pub fn redis_remover(url: String, keys: Vec<String>) {
+pub fn redis_remover(url: &str, keys: &[String]) {
     use redis::Commands as _;
     let result: redis::RedisResult<()> = (|| {
         if let Some(rest) = url.strip_prefix("redis+cluster://") {
@@ -154,12 +154,12 @@ pub fn redis_remover(url: String, keys: Vec<String>) {
                 .map(|n| format!("redis://{n}"))
                 .collect();
             let mut con = redis::cluster::ClusterClient::new(nodes)?.get_connection()?;
-            for key in &keys {
+            for key in keys {
                 let _: i64 = con.del(key)?;
             }
         } else {
-            let mut con = redis::Client::open(url.as_str())?.get_connection()?;
-            for key in &keys {
+            let mut con = redis::Client::open(url)?.get_connection()?;
+            for key in keys {
                 let _: i64 = con.del(key)?;
             }
         }

@@ -28,8 +28,8 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
     let keys = store.clone();
     let remover_url = url.clone();
     let cleanup = Cleanup::new(move |ids| {
-        let keys = ids.iter().map(|id| keys.key(id)).collect();
-        super::redis_remover(remover_url.clone(), keys);
+        let keys: Vec<String> = ids.iter().map(|id| keys.key(id)).collect();
+        super::redis_remover(&remover_url, &keys);
     });
     let planter = store.clone();
     let planted = cleanup.clone();

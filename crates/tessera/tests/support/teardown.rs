@@ -36,7 +36,12 @@ impl Teardown {
 
 impl Drop for CleanupInner {
     fn drop(&mut self) {
-        if let Some(run) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(run) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             let _ = std::thread::spawn(run).join();
         }
     }

@@ -335,6 +335,7 @@ impl<S> SqlStoreBuilder<S> {
     }
 
     /// Uses table `name` (`?table=`); letters, digits and `_` only.
+    #[must_use]
     pub fn table(self, name: impl Into<String>) -> Self {
         self.set(|s| {
             s.table = name.into();
@@ -346,6 +347,7 @@ impl<S> SqlStoreBuilder<S> {
     /// [`Profile::FlaskSession`] (Flask-Session 0.8's `sessions` table, see
     /// [`flask_session`]), whose `_permanent` flag `policy` interprets, or [`Profile::Django`]
     /// (Django's `django_session`, see [`DjangoDbStore`]; needs [`keys`](Self::keys)).
+    #[must_use]
     pub fn profile(self, profile: Profile, policy: ExpiryPolicy) -> Self {
         self.set(|s| {
             s.profile = profile;
@@ -355,41 +357,49 @@ impl<S> SqlStoreBuilder<S> {
 
     /// Whether to create the table when connecting (`?migrate=`; default `true`, `false`
     /// with the `django` profile, whose table Django's migrations own).
+    #[must_use]
     pub fn migrate(self, on: bool) -> Self {
         self.set(|s| s.migrate = Some(on))
     }
 
     /// Signs and checks a signed format's records (Django's `SECRET_KEY` and fallbacks).
+    #[must_use]
     pub fn keys(self, keys: KeyRing) -> Self {
         self.set(|s| s.keys = Some(keys))
     }
 
     /// Judges expiry by `clock` (default: the system clock).
+    #[must_use]
     pub fn clock(self, clock: SharedClock) -> Self {
         self.set(|s| s.clock = clock)
     }
 
     /// Bounds connecting, acquiring a connection and every statement (default 3 s).
+    #[must_use]
     pub fn timeout(self, timeout: Duration) -> Self {
         self.set(|s| s.timeout = timeout)
     }
 
     /// Puts `prefix` before session ids in the `id` column (default `session:`).
+    #[must_use]
     pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
         self.set(|s| s.key_prefix = prefix.into())
     }
 
     /// Holds at most `n` connections (`?max_connections=`, default 10).
+    #[must_use]
     pub fn max_connections(self, n: u32) -> Self {
         self.set(|s| s.max_connections = n.max(1))
     }
 
     /// Deletes at most `rows` expired rows per statement in `clear_expired` (default 1,000).
+    #[must_use]
     pub fn clear_batch(self, rows: u64) -> Self {
         self.set(|s| s.clear_batch = rows.max(1))
     }
 
     /// Takes the clock, key prefix, timeout, profile and keys from `options`.
+    #[must_use]
     pub fn options(self, options: &OpenOptions) -> Self {
         self.set(|s| s.keys = options.keys.clone())
             .clock(options.clock.clone())
@@ -438,7 +448,7 @@ impl Common {
     }
 
     /// A versioned write's outcome from the number of rows it changed.
-    pub(crate) fn written_if(&self, rows: u64, from: Version) -> Saved {
+    pub(crate) fn written_if(rows: u64, from: Version) -> Saved {
         if rows == 1 {
             Saved::Written(from.next())
         } else {

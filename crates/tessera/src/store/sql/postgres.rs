@@ -89,7 +89,7 @@ impl DialectOps for Postgres {
     /// `statement_timeout` (57014) and `lock_timeout` (55P03) are timeouts, not outages.
     fn is_timeout(e: &sqlx::Error) -> bool {
         e.as_database_error()
-            .and_then(|d| d.code())
+            .and_then(sqlx::error::DatabaseError::code)
             .is_some_and(|code| code == "57014" || code == "55P03")
     }
 
@@ -101,6 +101,7 @@ impl DialectOps for Postgres {
 impl SqlStoreBuilder<super::PostgresStore> {
     /// Keeps the table in `schema` (`?schema=`), created if missing; default: the first
     /// schema of the connection's search path.
+    #[must_use]
     pub fn schema(self, schema: impl Into<String>) -> Self {
         self.set(|s| s.schema = Some(schema.into()))
     }

@@ -104,7 +104,7 @@ impl DialectOps for Sqlite {
     /// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes, after `busy_timeout`.
     fn is_timeout(e: &sqlx::Error) -> bool {
         e.as_database_error()
-            .and_then(|d| d.code())
+            .and_then(sqlx::error::DatabaseError::code)
             .and_then(|code| code.parse::<u32>().ok())
             .is_some_and(|code| matches!(code & 0xff, 5 | 6))
     }

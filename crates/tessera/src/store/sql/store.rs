@@ -536,7 +536,7 @@ fn is_duplicate(e: &Error) -> bool {
         Error::Unavailable { source, .. } => source
             .downcast_ref::<sqlx::Error>()
             .and_then(sqlx::Error::as_database_error)
-            .is_some_and(|d| d.is_unique_violation()),
+            .is_some_and(sqlx::error::DatabaseError::is_unique_violation),
         _ => false,
     }
 }
@@ -650,7 +650,7 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
                     let params = vec![data, deadline, key, version, self.now()];
                     self.execute("save", &self.sql.update, params).await?
                 };
-                Ok(self.common.written_if(done.rows, v))
+                Ok(Common::written_if(done.rows, v))
             }
             Expected::Version(v) => {
                 let (write, params) = if expired {
