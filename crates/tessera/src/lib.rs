@@ -54,6 +54,7 @@
 //! | `mysql` | no | [`store::sql::MySqlStore`] for MySQL and MariaDB (sqlx), URL `mysql://` |
 //! | `sqlite` | no | [`store::sql::SqliteStore`] (sqlx, bundled SQLite), URL `sqlite://` |
 //! | `mongodb` | no | [`store::mongodb::MongoStore`] (official driver), URL `mongodb://` |
+//! | `conformance` | no | [`conformance`]: the suite every store runs, for testing a store of your own |
 //!
 //! Cookie sessions and [`store::cached::CachedStore`] (a cache in front of a database) need no
 //! feature.
@@ -121,6 +122,8 @@ pub mod clock;
 pub mod codec;
 mod compress;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod cookie_session;
 pub mod crypto;
 pub mod expiry;
