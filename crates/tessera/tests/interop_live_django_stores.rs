@@ -3,7 +3,12 @@
 //! (127.0.0.1:5112), and the `file` engine (127.0.0.1:5113). The Django apps are started by
 //! `scripts/services/python-interop.sh`; a missing one skips loudly, or fails under
 //! `TESSERA_REQUIRE_SERVICES=1`.
-#![cfg(all(feature = "postgres", feature = "sqlite", feature = "file"))]
+#![cfg(all(
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "file",
+    feature = "conformance"
+))]
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -19,8 +24,7 @@ use tessera::config::SessionConfigBuilder;
 use tessera::{Expiry, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
 
-mod conformance;
-use conformance::server_or_skip;
+use tessera::conformance::server_or_skip;
 
 const KEY: &str = "interop-live-secret-key-0123456789abcdef";
 const OLD_KEY: &str = "interop-live-older-key-0123456789abcdef";

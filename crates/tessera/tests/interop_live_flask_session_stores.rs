@@ -3,7 +3,10 @@
 //! (`SESSION_TYPE="sqlalchemy"`), over HTTP in both directions. The Python apps are started by
 //! `scripts/services/python-interop.sh` (ports 5122, 5123, 5124).
 #![allow(clippy::unwrap_used)]
-#![cfg(any(feature = "mongodb", feature = "postgres", feature = "sqlite"))]
+#![cfg(all(
+    feature = "conformance",
+    any(feature = "mongodb", feature = "postgres", feature = "sqlite")
+))]
 
 use axum::extract::Path;
 use axum::routing::get;
@@ -15,8 +18,7 @@ use tessera::store::{OpenOptions, SharedStore};
 use tessera::{ExpiryPolicy, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
 
-mod conformance;
-use conformance::server_or_skip;
+use tessera::conformance::server_or_skip;
 
 const KEY: &str = "interop-live-secret-key-0123456789abcdef";
 const PREFIX: &str = "tessera-interop:";

@@ -98,6 +98,18 @@ impl Tracked {
             cleanup: cleanup.clone(),
         })
     }
+
+    /// A harness over `store` and `peer`, both tracked by `cleanup`.
+    pub fn harness(
+        store: impl SessionStore,
+        peer: impl SessionStore,
+        cleanup: &Arc<Cleanup>,
+    ) -> tessera::conformance::Harness {
+        tessera::conformance::Harness::new(
+            Self::shared(Arc::new(store), cleanup),
+            Self::shared(Arc::new(peer), cleanup),
+        )
+    }
 }
 
 impl std::fmt::Debug for Tracked {
