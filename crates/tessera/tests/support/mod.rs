@@ -20,6 +20,17 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}{hex}")
 }
 
+/// A record of `{"user": user}`, live for an hour by `clock`.
+pub fn user_record(clock: &tessera::clock::ManualClock, user: &str) -> Record {
+    let mut data = tessera::Data::new();
+    data.insert("user".into(), user.into());
+    Record::new(
+        data,
+        tessera::Expiry::Default,
+        tessera::clock::Clock::now(clock) + time::Duration::hours(1),
+    )
+}
+
 /// A scratch directory, removed when dropped.
 #[derive(Debug)]
 pub struct ScratchDir(pub PathBuf);
@@ -198,6 +209,12 @@ pub mod redis_harness;
 
 #[cfg(feature = "memcached")]
 pub mod memcached_harness;
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod sql;
+
+#[cfg(feature = "mongodb")]
+pub mod mongo;
 mod teardown;
 #[allow(unused_imports)]
 pub use teardown::{unique_name, Teardown};
