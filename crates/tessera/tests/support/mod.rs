@@ -31,6 +31,25 @@ pub fn user_record(clock: &tessera::clock::ManualClock, user: &str) -> Record {
     )
 }
 
+/// A harness over `store` and `peer`, judging expiry by `clock`, whose migration is
+/// `migrate(store)`.
+pub fn migrating_harness<S, F, Fut>(
+    store: S,
+    peer: S,
+    clock: tessera::clock::ManualClock,
+    migrate: F,
+) -> tessera::conformance::Harness
+where
+    S: SessionStore + Clone,
+    F: Fn(S) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let migrator = store.clone();
+    tessera::conformance::Harness::new(Arc::new(store), Arc::new(peer))
+        .with_clock(clock)
+        .with_migration(move || migrate(migrator.clone()))
+}
+
 /// A scratch directory, removed when dropped.
 #[derive(Debug)]
 pub struct ScratchDir(pub PathBuf);

@@ -47,11 +47,7 @@ pub fn drop_collection(collection: &str) -> Teardown {
 
 /// The harness over `store` and `peer`, judging expiry by `clock`, with the store's migration.
 pub fn harness(store: MongoStore, peer: MongoStore, clock: ManualClock) -> Harness {
-    let migrator = store.clone();
-    Harness::new(Arc::new(store), Arc::new(peer))
-        .with_clock(clock)
-        .with_migration(move || {
-            let store = migrator.clone();
-            async move { store.migrate().await }
-        })
+    super::migrating_harness(store, peer, clock, |store: MongoStore| async move {
+        store.migrate().await
+    })
 }

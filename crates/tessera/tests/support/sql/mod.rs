@@ -221,13 +221,9 @@ pub async fn server_harness<D: DialectSql>(
 /// The harness over an SQL store and a second store on its table, judging expiry by `clock`,
 /// with the store's migration.
 pub fn harness<D: Dialect>(store: SqlStore<D>, peer: SqlStore<D>, clock: ManualClock) -> Harness {
-    let migrator = store.clone();
-    Harness::new(Arc::new(store), Arc::new(peer))
-        .with_clock(clock)
-        .with_migration(move || {
-            let store = migrator.clone();
-            async move { store.migrate().await }
-        })
+    super::migrating_harness(store, peer, clock, |store: SqlStore<D>| async move {
+        store.migrate().await
+    })
 }
 
 /// [`harness`] over tessera's own table, opened by `url` too, planting undecodable rows; the
