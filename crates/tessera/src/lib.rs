@@ -73,6 +73,8 @@ pub mod clock;
 pub mod codec;
 mod compress;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod cookie_session;
 pub mod crypto;
 pub mod expiry;

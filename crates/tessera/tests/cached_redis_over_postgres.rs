@@ -1,31 +1,26 @@
 //! The conformance suite against [`CachedStore`]: Redis (`TESSERA_REDIS_URL`) in front of
 //! PostgreSQL (`TESSERA_POSTGRES_URL`), Django's `cached_db` layout. Each app server has its
 //! own Redis connection and its own Postgres pool.
-#![cfg(all(feature = "redis", feature = "postgres"))]
+#![cfg(all(feature = "redis", feature = "postgres", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance::{server_or_skip, Harness};
+use support::sql::{self, postgres_url, DialectSql as _};
 use support::{unique_name, Cleanup, Teardown, Tracked};
 use tessera::clock::{ManualClock, SharedClock};
+use tessera::conformance::{server_or_skip, Harness};
 use tessera::store::cached::CachedStore;
 use tessera::store::redis::RedisStore;
-use tessera::store::sql::PostgresStore;
+use tessera::store::sql::{Postgres, PostgresStore};
 use tessera::store::OpenOptions;
 use tessera::SessionId;
 
 fn redis_url() -> String {
     std::env::var("TESSERA_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn postgres_url() -> String {
-    std::env::var("TESSERA_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 async fn postgres(
@@ -74,27 +69,12 @@ async fn harness() -> Option<Harness> {
     let peer = CachedStore::new(Arc::new(cache_peer), Arc::new(db_peer))
         .with_clock(shared)
         .with_cache_timeout(Duration::from_secs(2));
-    let pool = db.pool().clone();
-    let insert =
-        format!("INSERT INTO \"{table}\" (id, data, expires_at, version) VALUES ($1, $2, $3, 1)");
-    let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).unix_timestamp();
-    let corrupt: conformance::Corrupter = Arc::new(move |id: SessionId| {
-        let (pool, insert, prefix, _drop) = (
-            pool.clone(),
-            insert.clone(),
-            prefix.clone(),
-            drop_table.clone(),
-        );
-        Box::pin(async move {
-            sqlx::query(&insert)
-                .bind(format!("{prefix}{}", id.expose()))
-                .bind(&b"\xffnot a record"[..])
-                .bind(expires)
-                .execute(&pool)
-                .await
-                .unwrap();
-        })
-    });
+    let (pool, table) = (db.pool().clone(), db.table().to_owned());
+    let corrupt = move |id: SessionId| {
+        let (pool, _drop) = (pool.clone(), drop_table.clone());
+        let statement = sql::corrupt_row::<Postgres>(&table, &format!("{prefix}{}", id.expose()));
+        async move { Postgres::run_sql(&pool, &statement).await.unwrap() }
+    };
     let cleanup = Cleanup::keeping(
         move |ids| {
             let keys: Vec<String> = ids.iter().map(|id| cache.key(id)).collect();
@@ -102,13 +82,8 @@ async fn harness() -> Option<Harness> {
         },
         None,
     );
-    Some(Harness {
-        store: Tracked::shared(Arc::new(store), &cleanup),
-        peer: Tracked::shared(Arc::new(peer), &cleanup),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(corrupt),
-    })
+    let harness = Tracked::harness(store, peer, &cleanup);
+    Some(harness.with_clock(clock).with_corrupter(corrupt))
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);

@@ -1,29 +1,29 @@
 //! The conformance suite against Django's `db` engine layout (`django_session`), on PostgreSQL
 //! (`TESSERA_POSTGRES_URL`) and on SQLite files, plus the table's exact format.
-#![cfg(all(feature = "postgres", feature = "sqlite", feature = "file"))]
+#![cfg(all(
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "file",
+    feature = "conformance"
+))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
 
-use conformance::{server_or_skip, Harness};
-use support::{unique_name, Teardown};
+use support::sql::{self, postgres_url as pg_url};
+use support::unique_name;
 use tessera::clock::ManualClock;
+use tessera::conformance::{server_or_skip, Harness};
 use tessera::crypto::{KeyRing, SecretKey};
 use tessera::interop::django;
-use tessera::store::sql::DjangoDbStore;
+use tessera::store::sql::{DjangoDbStore, Postgres, Sqlite};
 use tessera::store::{open, Error, Expected, OpenOptions, Saved, SessionStore};
 use tessera::{Expiry, ExpiryPolicy, Profile, Record};
 use time::{Duration, OffsetDateTime};
 
 const KEY: &str = "django-db-store-test-secret-key-0123456789";
-
-fn pg_url() -> String {
-    std::env::var("TESSERA_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 fn keys() -> KeyRing {
     KeyRing::new(SecretKey::new(KEY).unwrap())
@@ -47,80 +47,40 @@ async fn pg_harness() -> Option<Harness> {
         DjangoDbStore::open(&url, &options(&clock)).await,
     )?;
     let peer = DjangoDbStore::open(&url, &options(&clock)).await.unwrap();
-    let drop = format!("DROP TABLE IF EXISTS \"{table}\"");
-    let cleanup = Teardown::new(move || async move {
-        if let Ok(pool) = sqlx::PgPool::connect(&pg_url()).await {
-            let _ = sqlx::query(&drop).execute(&pool).await;
-        }
-    });
-    let insert = format!(
-        "INSERT INTO \"{table}\" (session_key, session_data, expire_date) VALUES ($1, $2, now() + interval '1 day')"
-    );
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id| {
-            let (insert, _cleanup) = (insert.clone(), cleanup.clone());
-            Box::pin(async move {
-                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
-                sqlx::query(&insert)
-                    .bind(id.expose())
-                    .bind("not:signed:by-this-key")
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            })
-        })),
-    })
+    let cleanup = sql::drop_table::<Postgres>(&pg_url(), &table);
+    let expire = "now() + interval '1 day'";
+    Some(sql::django_harness::<Postgres>(
+        store,
+        peer,
+        clock,
+        &pg_url(),
+        &table,
+        expire,
+        cleanup,
+    ))
 }
 
 async fn sqlite_harness() -> Option<Harness> {
     let clock = ManualClock::starting_now();
-    let path = std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tessera-django")));
+    let (path, cleanup) = sql::temp_sqlite("tessera-django");
     let url = format!("sqlite://{}?migrate=true", path.display());
     let store = DjangoDbStore::open(&url, &options(&clock)).await.unwrap();
     let peer = DjangoDbStore::open(&url, &options(&clock)).await.unwrap();
-    let remove = path.clone();
-    let cleanup = Teardown::new(move || async move {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = remove.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-    });
     let db = format!("sqlite://{}", path.display());
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id| {
-            let (db, _cleanup) = (db.clone(), cleanup.clone());
-            Box::pin(async move {
-                let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-                sqlx::query(
-                    "INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?1, ?2, '2999-01-01 00:00:00')",
-                )
-                .bind(id.expose())
-                .bind("not:signed:by-this-key")
-                .execute(&pool)
-                .await
-                .unwrap();
-            })
-        })),
-    })
+    let (table, expire) = ("django_session", "'2999-01-01 00:00:00'");
+    Some(sql::django_harness::<Sqlite>(
+        store, peer, clock, &db, table, expire, cleanup,
+    ))
 }
 
 mod postgres {
     use super::*;
-    conformance_suite!(pg_harness);
+    tessera::conformance_suite!(pg_harness);
 }
 
 mod sqlite {
     use super::*;
-    conformance_suite!(sqlite_harness);
+    tessera::conformance_suite!(sqlite_harness);
 }
 
 fn live_record(at: OffsetDateTime) -> Record {
@@ -132,7 +92,7 @@ fn live_record(at: OffsetDateTime) -> Record {
 #[tokio::test]
 async fn rows_are_djangos_format() {
     let clock = ManualClock::starting_now();
-    let path = std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tessera-django")));
+    let (path, _cleanup) = sql::temp_sqlite("tessera-django");
     let url = format!("sqlite://{}?migrate=true", path.display());
     let store = DjangoDbStore::open(&url, &options(&clock)).await.unwrap();
     let now = tessera::clock::Clock::now(&clock)
@@ -168,12 +128,6 @@ async fn rows_are_djangos_format() {
     let decoded = django::decode_session_data(&keys(), &data, at).unwrap();
     assert_eq!(decoded, record);
     assert!(data.contains(':'), "signing.dumps output: {data}");
-    drop(pool);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
 }
 
 #[tokio::test]

@@ -1,16 +1,15 @@
 //! The conformance suite against Django's `file` engine layout, in a scratch directory, plus
 //! the files' exact names and content.
-#![cfg(feature = "file")]
+#![cfg(all(feature = "file", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
 
-use conformance::Harness;
 use support::ScratchDir;
 use tessera::clock::ManualClock;
+use tessera::conformance::Harness;
 use tessera::crypto::{KeyRing, SecretKey};
 use tessera::interop::django;
 use tessera::store::django_file::DjangoFileStore;
@@ -45,21 +44,14 @@ async fn harness() -> Option<Harness> {
         .await
         .unwrap();
     let planter = store.clone();
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id| {
-            let (path, _dir) = (planter.path_of(&id).unwrap(), dir.clone());
-            Box::pin(async move {
-                std::fs::write(path, "not:signed:by-this-key").unwrap();
-            })
-        })),
-    })
+    let harness = Harness::new(Arc::new(store), Arc::new(peer)).with_clock(clock);
+    Some(harness.with_corrupter(move |id: tessera::SessionId| {
+        let (path, _dir) = (planter.path_of(&id).unwrap(), dir.clone());
+        async move { std::fs::write(path, "not:signed:by-this-key").unwrap() }
+    }))
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 #[tokio::test]
 async fn files_are_djangos_format() {

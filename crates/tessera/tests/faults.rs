@@ -5,11 +5,13 @@
 //! configured timeout while the server is gone, that nothing panics, and that service
 //! resumes by itself once the server is back. The measured times are printed (run with
 //! `--nocapture` to see them).
-#![cfg(all(feature = "redis", feature = "memcached", feature = "axum"))]
+#![cfg(all(
+    feature = "redis",
+    feature = "memcached",
+    feature = "axum",
+    feature = "conformance"
+))]
 #![allow(clippy::unwrap_used)]
-
-#[allow(unused_imports)]
-mod conformance;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,11 +20,13 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
-use conformance::server_or_skip;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
+use tessera::conformance::server_or_skip;
 use tessera::{Session, SessionConfig, SessionLayer};
 use tower::ServiceExt;
+
+const SECRET: &str = "fault-tests-secret-key-0123456789abcdef";
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a request may take past the timeout (scheduling on a busy 2-core machine).
@@ -169,7 +173,7 @@ async fn all_unavailable(app: &Router, cookie: &str, what: &str) -> Duration {
 
 async fn exercise(name: &str, url: &str, mut server: Server) {
     let config = SessionConfig::builder()
-        .secret_key(conformance::SECRET)
+        .secret_key(SECRET)
         .url(url)
         .store_timeout(TIMEOUT)
         .build()
@@ -301,7 +305,7 @@ async fn cache_outage_degrades_to_the_database() {
     let Some(mut server) = server else { return };
     let dir = std::env::temp_dir().join(format!("tessera-faults-{}", std::process::id()));
     let config = SessionConfig::builder()
-        .secret_key(conformance::SECRET)
+        .secret_key(SECRET)
         .url(format!("file://{}", dir.display()))
         .cache_url("redis://127.0.0.1:6391")
         .store_timeout(TIMEOUT)

@@ -1,5 +1,6 @@
 //! tessera and real Flask and Django apps sharing sessions over HTTP, in both directions.
 //! The Python apps are started by `scripts/services/python-interop.sh`.
+#![cfg(feature = "conformance")]
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -15,8 +16,7 @@ use tessera::cookie_session::CookieFormat;
 use tessera::{Expiry, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
 
-mod conformance;
-use conformance::server_or_skip;
+use tessera::conformance::server_or_skip;
 
 const KEY: &str = "interop-live-secret-key-0123456789abcdef";
 const OLD_KEY: &str = "interop-live-older-key-0123456789abcdef";

@@ -7,7 +7,8 @@
     feature = "postgres",
     feature = "sqlite",
     feature = "mysql",
-    feature = "file"
+    feature = "file",
+    feature = "conformance"
 ))]
 #![allow(clippy::unwrap_used)]
 
@@ -24,8 +25,7 @@ use tessera::config::SessionConfigBuilder;
 use tessera::{Expiry, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
 
-mod conformance;
-use conformance::server_or_skip;
+use tessera::conformance::server_or_skip;
 
 const KEY: &str = "interop-live-secret-key-0123456789abcdef";
 const OLD_KEY: &str = "interop-live-older-key-0123456789abcdef";

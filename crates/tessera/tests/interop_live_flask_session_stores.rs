@@ -3,11 +3,14 @@
 //! (`SESSION_TYPE="sqlalchemy"`, PyMySQL), over HTTP in both directions. The Python apps are
 //! started by `scripts/services/python-interop.sh` (ports 5122, 5123, 5124, 5125).
 #![allow(clippy::unwrap_used)]
-#![cfg(any(
-    feature = "mongodb",
-    feature = "postgres",
-    feature = "sqlite",
-    feature = "mysql"
+#![cfg(all(
+    feature = "conformance",
+    any(
+        feature = "mongodb",
+        feature = "postgres",
+        feature = "sqlite",
+        feature = "mysql"
+    )
 ))]
 
 use axum::extract::Path;
@@ -20,8 +23,7 @@ use tessera::store::{OpenOptions, SharedStore};
 use tessera::{ExpiryPolicy, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
 
-mod conformance;
-use conformance::server_or_skip;
+use tessera::conformance::server_or_skip;
 
 const KEY: &str = "interop-live-secret-key-0123456789abcdef";
 const PREFIX: &str = "tessera-interop:";

@@ -1,12 +1,11 @@
 //! The conformance suite against memcached (`TESSERA_MEMCACHED_URL`) holding sessions in
 //! Flask-Session 0.8's layout (the `flask-session` profile).
-#![cfg(feature = "memcached")]
+#![cfg(all(feature = "memcached", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use conformance::Harness;
+use tessera::conformance::Harness;
 use tessera::store::OpenOptions;
 use tessera::{ExpiryPolicy, Profile};
 
@@ -16,4 +15,4 @@ async fn harness() -> Option<Harness> {
     support::memcached_harness::harness(options).await
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);

@@ -1,12 +1,11 @@
 //! The conformance suite against memcached (`TESSERA_MEMCACHED_URL`, default
 //! `memcached://127.0.0.1:11211`; started by `scripts/services/memcached.sh`).
-#![cfg(feature = "memcached")]
+#![cfg(all(feature = "memcached", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use conformance::Harness;
+use tessera::conformance::Harness;
 use tessera::store::memcached::MemcachedStore;
 use tessera::store::{Error, Expected, OpenOptions, SessionStore};
 
@@ -18,7 +17,7 @@ async fn harness() -> Option<Harness> {
     support::memcached_harness::harness(OpenOptions::default()).await
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 #[tokio::test]
 async fn values_over_the_item_limit_are_too_large() {

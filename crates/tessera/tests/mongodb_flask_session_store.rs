@@ -1,47 +1,23 @@
 //! The conformance suite against a MongoDB-wire server (`TESSERA_MONGODB_URL`, default
 //! `mongodb://127.0.0.1:27018`) holding sessions as Flask-Session 0.8's documents (the
 //! `flask-session` profile), and the shape of those documents.
-#![cfg(feature = "mongodb")]
+#![cfg(all(feature = "mongodb", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use std::sync::Arc;
-
-use conformance::{server_or_skip, Harness};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
+use support::mongo::{self, drop_collection, url};
 use support::{unique_name, Teardown};
 use tessera::clock::ManualClock;
+use tessera::conformance::{server_or_skip, Harness};
 use tessera::store::mongodb::MongoStore;
 use tessera::store::{Error, Expected, SessionStore};
-use tessera::{Expiry, ExpiryPolicy, Profile, Record, SessionId};
+use tessera::{Expiry, Profile, Record, SessionId};
 use time::{Duration, OffsetDateTime};
 
-fn url() -> String {
-    std::env::var("TESSERA_MONGODB_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018".to_owned())
-}
-
 async fn open_store(collection: &str, clock: &ManualClock) -> Result<MongoStore, Error> {
-    MongoStore::builder(&url())?
-        .database("tessera_test")
-        .collection(collection)
-        .profile(Profile::FlaskSession, ExpiryPolicy::default())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .await
-}
-
-fn drop_collection(collection: &str) -> Teardown {
-    let collection = collection.to_owned();
-    Teardown::new(move || async move {
-        let builder = MongoStore::builder(&url())
-            .unwrap()
-            .database("tessera_test");
-        if let Ok(store) = builder.collection(collection).migrate(false).build().await {
-            let _ = store.collection().drop().await;
-        }
-    })
+    mongo::open(collection, Profile::FlaskSession, clock).await
 }
 
 fn binary(bytes: &[u8]) -> Binary {
@@ -85,27 +61,36 @@ async fn harness() -> Option<Harness> {
     let cleanup = drop_collection(&collection);
     let peer = open_store(&collection, &clock).await.unwrap();
     let raw = store.collection().clone();
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id: SessionId| {
-            let (raw, _cleanup) = (raw.clone(), cleanup.clone());
-            Box::pin(async move {
-                raw.insert_one(doc! {
-                    "id": format!("session:{}", id.expose()),
-                    "val": binary(b"\xc1 not msgpack"),
-                    "expiration": date(OffsetDateTime::now_utc() + Duration::days(1)),
-                })
+    let writer = raw.clone();
+    let harness = mongo::harness(store, peer, clock)
+        // What Flask-Session writes: update_one({"id": …}, {"$set": {…}}, upsert=True).
+        .with_foreign_writer(move |id, bytes, at| {
+            let raw = writer.clone();
+            async move {
+                raw.update_one(
+                    doc! { "id": format!("session:{}", id.expose()) },
+                    doc! { "$set": { "val": binary(&bytes), "expiration": date(at) } },
+                )
+                .upsert(true)
                 .await
                 .unwrap();
+            }
+        });
+    Some(harness.with_corrupter(move |id: SessionId| {
+        let (raw, _cleanup) = (raw.clone(), cleanup.clone());
+        async move {
+            raw.insert_one(doc! {
+                "id": format!("session:{}", id.expose()),
+                "val": binary(b"\xc1 not msgpack"),
+                "expiration": date(OffsetDateTime::now_utc() + Duration::days(1)),
             })
-        })),
-    })
+            .await
+            .unwrap();
+        }
+    }))
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 fn record(clock: &ManualClock, user: &str) -> Record {
     let mut data = tessera::Data::new();
@@ -154,95 +139,4 @@ async fn documents_are_flask_session_0_8_documents() {
         doc.get_datetime("expiration").unwrap().timestamp_millis(),
         record.expires_at.unix_timestamp() * 1000
     );
-}
-
-#[tokio::test]
-async fn documents_python_wrote_are_read_and_expired_ones_ignored() {
-    let Some(f) = fixture().await else { return };
-    let now = tessera::clock::Clock::now(&f.clock);
-    let id = SessionId::generate().unwrap();
-    // What Flask-Session writes: update_one({"id": …}, {"$set": {…}}, upsert=True).
-    let val = b"\x82\xaa_permanent\xc3\xa4user\xa3bob";
-    f.store
-        .collection()
-        .insert_one(doc! {
-            "id": format!("session:{}", id.expose()),
-            "val": binary(val),
-            "expiration": date(now + Duration::minutes(10)),
-        })
-        .await
-        .unwrap();
-    let loaded = f.store.load(&id).await.unwrap().unwrap();
-    assert_eq!(
-        loaded.record.data.get("user"),
-        Some(&serde_json::json!("bob"))
-    );
-    assert!(loaded.record.expiry == Expiry::Default);
-    assert_eq!(
-        loaded.record.expires_at.unix_timestamp(),
-        (now + Duration::minutes(10)).unix_timestamp()
-    );
-    f.clock.advance(Duration::minutes(11));
-    assert!(
-        f.store.load(&id).await.unwrap().is_none(),
-        "expired, though still stored"
-    );
-}
-
-#[tokio::test]
-async fn a_python_write_between_load_and_save_is_a_conflict() {
-    let Some(f) = fixture().await else { return };
-    let id = SessionId::generate().unwrap();
-    let _ = f
-        .store
-        .save(&id, &record(&f.clock, "ada"), Expected::Absent)
-        .await
-        .unwrap();
-    let loaded = f.store.load(&id).await.unwrap().unwrap();
-    f.store
-        .collection()
-        .update_one(
-            doc! { "id": format!("session:{}", id.expose()) },
-            doc! { "$set": { "val": binary(b"\x81\xa4user\xa5carol") } },
-        )
-        .await
-        .unwrap();
-    let saved = f
-        .store
-        .save(
-            &id,
-            &record(&f.clock, "dave"),
-            Expected::Version(loaded.version),
-        )
-        .await
-        .unwrap();
-    assert_eq!(saved, tessera::store::Saved::Conflict);
-    let now = f.store.load(&id).await.unwrap().unwrap();
-    assert_eq!(
-        now.record.data.get("user"),
-        Some(&serde_json::json!("carol"))
-    );
-}
-
-#[tokio::test]
-async fn pickled_records_are_refused_never_unpickled() {
-    let Some(f) = fixture().await else { return };
-    let now = tessera::clock::Clock::now(&f.clock);
-    let id = SessionId::generate().unwrap();
-    // pickle.dumps({"user": "ada"}, protocol=4), as Flask-Session before 0.7 stored `val`.
-    let pickled =
-        b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x03ada\x94s.";
-    f.store
-        .collection()
-        .insert_one(doc! {
-            "id": format!("session:{}", id.expose()),
-            "val": binary(pickled),
-            "expiration": date(now + Duration::minutes(10)),
-        })
-        .await
-        .unwrap();
-    let err = f.store.load(&id).await.unwrap_err();
-    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
-    let why = std::error::Error::source(&err).unwrap().to_string();
-    assert!(why.contains("tessera never unpickles"), "{why}");
 }

@@ -1,47 +1,24 @@
 //! The conformance suite against a MongoDB-wire server (`TESSERA_MONGODB_URL`, default
 //! `mongodb://127.0.0.1:27018`, which `scripts/services/mongodb.sh` starts).
-#![cfg(feature = "mongodb")]
+#![cfg(all(feature = "mongodb", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use conformance::{server_or_skip, Harness};
 use mongodb::bson::{doc, DateTime};
-use support::{unique_name, Teardown};
+use support::mongo::{self, drop_collection, url};
+use support::unique_name;
 use tessera::clock::ManualClock;
+use tessera::conformance::{server_or_skip, Harness, StoreUrl};
 use tessera::store::mongodb::MongoStore;
-use tessera::store::{Error, Expected, OpenOptions, Saved, SessionStore};
-use tessera::{Expiry, Record, SessionId};
+use tessera::store::{Error, Expected, Saved, SessionStore};
+use tessera::{Expiry, Profile, Record, SessionId};
 use time::Duration;
 
-fn url() -> String {
-    std::env::var("TESSERA_MONGODB_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018".to_owned())
-}
-
 async fn open_store(collection: &str, clock: &ManualClock) -> Result<MongoStore, Error> {
-    MongoStore::builder(&url())?
-        .database("tessera_test")
-        .collection(collection)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .await
-}
-
-/// Drops `collection` when the returned guard goes.
-fn drop_collection(collection: &str) -> Teardown {
-    let collection = collection.to_owned();
-    Teardown::new(move || async move {
-        let builder = MongoStore::builder(&url())
-            .unwrap()
-            .database("tessera_test");
-        if let Ok(store) = builder.collection(collection).migrate(false).build().await {
-            let _ = store.collection().drop().await;
-        }
-    })
+    mongo::open(collection, Profile::Native, clock).await
 }
 
 async fn harness() -> Option<Harness> {
@@ -54,32 +31,29 @@ async fn harness() -> Option<Harness> {
     )?;
     let cleanup = drop_collection(&collection);
     let peer = open_store(&collection, &clock).await.unwrap();
+    let by_url = StoreUrl::new(format!("{}/tessera_test?collection={collection}", url()))
+        .shown_as(collection);
     let raw = store.collection().clone();
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id: SessionId| {
-            let (raw, _cleanup) = (raw.clone(), cleanup.clone());
-            Box::pin(async move {
-                let expires = DateTime::from_millis(
-                    (time::OffsetDateTime::now_utc() + Duration::days(1)).unix_timestamp() * 1000,
-                );
-                raw.insert_one(doc! {
-                    "_id": format!("session:{}", id.expose()),
-                    "data": "not a record",
-                    "expires_at": expires,
-                    "version": 1_i64,
-                })
-                .await
-                .unwrap();
+    let harness = mongo::harness(store, peer, clock).with_url(by_url);
+    Some(harness.with_corrupter(move |id: SessionId| {
+        let (raw, _cleanup) = (raw.clone(), cleanup.clone());
+        async move {
+            let expires = DateTime::from_millis(
+                (time::OffsetDateTime::now_utc() + Duration::days(1)).unix_timestamp() * 1000,
+            );
+            raw.insert_one(doc! {
+                "_id": format!("session:{}", id.expose()),
+                "data": "not a record",
+                "expires_at": expires,
+                "version": 1_i64,
             })
-        })),
-    })
+            .await
+            .unwrap();
+        }
+    }))
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 fn live_record(clock: &ManualClock) -> Record {
     let now = tessera::clock::Clock::now(clock);
@@ -169,75 +143,4 @@ async fn an_unreachable_server_is_an_error_within_the_timeout() {
         "{result:?}"
     );
     assert!(started.elapsed() < StdDuration::from_secs(3));
-}
-
-#[tokio::test]
-async fn opens_by_url_with_its_parameters() {
-    let collection = unique_name("by_url");
-    let url = format!("{}/tessera_test?collection={collection}", url());
-    let Some(store) = server_or_skip(
-        "mongodb",
-        tessera::store::open(&url, &OpenOptions::default()).await,
-    ) else {
-        return;
-    };
-    let _cleanup = drop_collection(&collection);
-    let id = SessionId::generate().unwrap();
-    let record = live_record(&ManualClock::starting_now());
-    assert!(matches!(
-        store.save(&id, &record, Expected::Absent).await,
-        Ok(Saved::Written(_))
-    ));
-    assert!(format!("{store:?}").contains(&collection));
-}
-
-async fn fresh_store(clock: &ManualClock) -> Option<(MongoStore, Teardown)> {
-    let collection = unique_name("versions");
-    let store = server_or_skip("mongodb", open_store(&collection, clock).await)?;
-    Some((store, drop_collection(&collection)))
-}
-
-#[tokio::test]
-async fn a_replaced_expired_session_keeps_counting_versions() {
-    let clock = ManualClock::starting_now();
-    let Some((store, _cleanup)) = fresh_store(&clock).await else {
-        return;
-    };
-    let id = SessionId::generate().unwrap();
-    let short = Record::new(
-        Default::default(),
-        Expiry::Default,
-        tessera::clock::Clock::now(&clock) + Duration::seconds(10),
-    );
-    let Saved::Written(old) = store.save(&id, &short, Expected::Absent).await.unwrap() else {
-        panic!("a fresh id conflicted")
-    };
-    clock.advance(Duration::minutes(1));
-    let Saved::Written(new) = store
-        .save(&id, &live_record(&clock), Expected::Absent)
-        .await
-        .unwrap()
-    else {
-        panic!("an expired row must not block a new session")
-    };
-    assert_ne!(
-        old, new,
-        "a writer holding the expired session's version must not match"
-    );
-    assert_eq!(
-        store
-            .save(&id, &live_record(&clock), Expected::Version(old))
-            .await
-            .unwrap(),
-        Saved::Conflict
-    );
-    assert!(
-        matches!(
-            store
-                .save(&id, &live_record(&clock), Expected::Version(new))
-                .await,
-            Ok(Saved::Written(_))
-        ),
-        "the version the replacing insert answered is the stored one"
-    );
 }

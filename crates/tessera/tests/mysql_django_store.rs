@@ -1,28 +1,23 @@
 //! The conformance suite against Django's `db` engine layout (`django_session`) on MySQL /
 //! MariaDB (`TESSERA_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`), and the table
 //! `migrate=true` creates.
-#![cfg(feature = "mysql")]
+#![cfg(all(feature = "mysql", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
 
-use conformance::{server_or_skip, Harness};
+use support::sql::{self, mysql_url as url};
 use support::{unique_name, Teardown};
 use tessera::clock::ManualClock;
+use tessera::conformance::{server_or_skip, Harness};
 use tessera::crypto::{KeyRing, SecretKey};
-use tessera::store::sql::DjangoDbStore;
+use tessera::store::sql::{DjangoDbStore, MySql};
 use tessera::store::{open, OpenOptions};
 use tessera::{ExpiryPolicy, Profile};
 
 const KEY: &str = "django-db-store-test-secret-key-0123456789";
-
-fn url() -> String {
-    std::env::var("TESSERA_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
 
 fn options(clock: &ManualClock) -> OpenOptions {
     OpenOptions::default()
@@ -32,12 +27,7 @@ fn options(clock: &ManualClock) -> OpenOptions {
 }
 
 fn drop_table(table: &str) -> Teardown {
-    let drop = format!("DROP TABLE IF EXISTS `{table}`");
-    Teardown::new(move || async move {
-        if let Ok(pool) = sqlx::MySqlPool::connect(&url()).await {
-            let _ = sqlx::query(&drop).execute(&pool).await;
-        }
-    })
+    sql::drop_table::<MySql>(&url(), table)
 }
 
 /// Each harness has its own table (created with Django's schema), so clear_expired counts
@@ -54,31 +44,19 @@ async fn harness() -> Option<Harness> {
         .await
         .unwrap();
     let cleanup = drop_table(&table);
-    let insert = format!(
-        "INSERT INTO `{table}` (session_key, session_data, expire_date) \
-         VALUES (?, ?, UTC_TIMESTAMP(6) + INTERVAL 1 DAY)"
-    );
-    Some(Harness {
-        store: Arc::new(store),
-        peer: Arc::new(peer),
-        clock: Some(clock),
-        server_expires: false,
-        corrupt: Some(Arc::new(move |id| {
-            let (insert, _cleanup) = (insert.clone(), cleanup.clone());
-            Box::pin(async move {
-                let pool = sqlx::MySqlPool::connect(&url()).await.unwrap();
-                sqlx::query(&insert)
-                    .bind(id.expose())
-                    .bind("not:signed:by-this-key")
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            })
-        })),
-    })
+    let expire = "UTC_TIMESTAMP(6) + INTERVAL 1 DAY";
+    Some(sql::django_harness::<MySql>(
+        store,
+        peer,
+        clock,
+        &url(),
+        &table,
+        expire,
+        cleanup,
+    ))
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 #[tokio::test]
 async fn migrate_creates_what_djangos_migration_creates() {
@@ -94,26 +72,12 @@ async fn migrate_creates_what_djangos_migration_creates() {
     let _cleanup = drop_table(&table);
     assert_eq!(store.profile(), Profile::Django);
     assert!(format!("{store:?}").contains("DjangoDbStore"));
-    let pool = sqlx::MySqlPool::connect(&url()).await.unwrap();
-    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR), \
-         CAST(COLUMN_KEY AS CHAR) FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-    )
-    .bind(&table)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    let columns: Vec<_> = columns
-        .iter()
-        .map(|(n, t, null, key)| (n.as_str(), t.as_str(), null.as_str(), key.as_str()))
-        .collect();
     assert_eq!(
-        columns,
+        sql::mysql_columns(&url(), &table).await,
         [
-            ("session_key", "varchar(40)", "NO", "PRI"),
-            ("session_data", "longtext", "NO", ""),
-            ("expire_date", "datetime(6)", "NO", "MUL"),
+            ["session_key", "varchar(40)", "NO", "PRI"],
+            ["session_data", "longtext", "NO", ""],
+            ["expire_date", "datetime(6)", "NO", "MUL"],
         ]
     );
     // Without migrate=true a missing table is an error that says how to make it.

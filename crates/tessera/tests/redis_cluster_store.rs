@@ -1,13 +1,12 @@
 //! The conformance suite against a Redis Cluster (`TESSERA_REDIS_CLUSTER_URL`, default
 //! `redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003`; started by
 //! `scripts/services/redis-cluster.sh`).
-#![cfg(feature = "redis")]
+#![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use conformance::Harness;
+use tessera::conformance::Harness;
 
 fn url() -> String {
     std::env::var("TESSERA_REDIS_CLUSTER_URL")
@@ -18,4 +17,4 @@ async fn harness() -> Option<Harness> {
     support::redis_harness::harness(url(), "redis cluster").await
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);

@@ -1,12 +1,11 @@
 //! The conformance suite against single-node Redis (`TESSERA_REDIS_URL`) holding sessions in
 //! Flask-Session 0.8's layout (the `flask-session` profile).
-#![cfg(feature = "redis")]
+#![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod support;
 
-use conformance::Harness;
+use tessera::conformance::Harness;
 use tessera::store::OpenOptions;
 use tessera::{ExpiryPolicy, Profile};
 
@@ -20,7 +19,7 @@ async fn harness() -> Option<Harness> {
     support::redis_harness::harness_with(url(), "redis", options).await
 }
 
-conformance_suite!(harness);
+tessera::conformance_suite!(harness);
 
 #[tokio::test]
 async fn values_are_flask_session_msgpack() {

@@ -1,13 +1,12 @@
 //! The memcached harness both memcached test files use.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tessera::store::memcached::MemcachedStore;
 use tessera::store::OpenOptions;
 
 use super::{Cleanup, Tracked};
-use crate::conformance::{self, server_or_skip, Harness};
+use tessera::conformance::{server_or_skip, Harness};
 
 pub fn url() -> String {
     std::env::var("TESSERA_MEMCACHED_URL").unwrap_or_else(|_| "memcached://127.0.0.1:11211".into())
@@ -46,11 +45,11 @@ pub async fn harness(options: OpenOptions) -> Option<Harness> {
     let planter = store.clone();
     let planted = cleanup.clone();
     let addr = address(&url());
-    let corrupt: conformance::Corrupter = Arc::new(move |id| {
+    let corrupt = move |id: tessera::SessionId| {
         planted.note(&id);
         let key = planter.key(&id);
         let addr = addr.clone();
-        Box::pin(async move {
+        async move {
             tokio::task::spawn_blocking(move || {
                 let value: &[u8] = b"\xff\xfenot a session";
                 let mut command = format!("set {key} 0 3600 {}\r\n", value.len()).into_bytes();
@@ -61,13 +60,8 @@ pub async fn harness(options: OpenOptions) -> Option<Harness> {
             })
             .await
             .unwrap();
-        })
-    });
-    Some(Harness {
-        store: Tracked::shared(Arc::new(store), &cleanup),
-        peer: Tracked::shared(Arc::new(peer), &cleanup),
-        clock: None,
-        server_expires: true,
-        corrupt: Some(corrupt),
-    })
+        }
+    };
+    let harness = Tracked::harness(store, peer, &cleanup);
+    Some(harness.expired_by_the_server().with_corrupter(corrupt))
 }

@@ -20,6 +20,36 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}{hex}")
 }
 
+/// A record of `{"user": user}`, live for an hour by `clock`.
+pub fn user_record(clock: &tessera::clock::ManualClock, user: &str) -> Record {
+    let mut data = tessera::Data::new();
+    data.insert("user".into(), user.into());
+    Record::new(
+        data,
+        tessera::Expiry::Default,
+        tessera::clock::Clock::now(clock) + time::Duration::hours(1),
+    )
+}
+
+/// A harness over `store` and `peer`, judging expiry by `clock`, whose migration is
+/// `migrate(store)`.
+pub fn migrating_harness<S, F, Fut>(
+    store: S,
+    peer: S,
+    clock: tessera::clock::ManualClock,
+    migrate: F,
+) -> tessera::conformance::Harness
+where
+    S: SessionStore + Clone,
+    F: Fn(S) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let migrator = store.clone();
+    tessera::conformance::Harness::new(Arc::new(store), Arc::new(peer))
+        .with_clock(clock)
+        .with_migration(move || migrate(migrator.clone()))
+}
+
 /// A scratch directory, removed when dropped.
 #[derive(Debug)]
 pub struct ScratchDir(pub PathBuf);
@@ -97,6 +127,18 @@ impl Tracked {
             inner,
             cleanup: cleanup.clone(),
         })
+    }
+
+    /// A harness over `store` and `peer`, both tracked by `cleanup`.
+    pub fn harness(
+        store: impl SessionStore,
+        peer: impl SessionStore,
+        cleanup: &Arc<Cleanup>,
+    ) -> tessera::conformance::Harness {
+        tessera::conformance::Harness::new(
+            Self::shared(Arc::new(store), cleanup),
+            Self::shared(Arc::new(peer), cleanup),
+        )
     }
 }
 
@@ -186,6 +228,12 @@ pub mod redis_harness;
 
 #[cfg(feature = "memcached")]
 pub mod memcached_harness;
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod sql;
+
+#[cfg(feature = "mongodb")]
+pub mod mongo;
 mod teardown;
 #[allow(unused_imports)]
 pub use teardown::{unique_name, Teardown};

@@ -1,13 +1,12 @@
 //! The Redis harness both Redis test files use.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tessera::store::redis::RedisStore;
 use tessera::store::OpenOptions;
 
 use super::{Cleanup, Tracked};
-use crate::conformance::{self, server_or_skip, Harness};
+use tessera::conformance::{server_or_skip, Harness};
 
 /// A harness over the Redis server or cluster at `url`, with its own key prefix; every key
 /// written is deleted when the test ends.
@@ -33,11 +32,11 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
     });
     let planter = store.clone();
     let planted = cleanup.clone();
-    let corrupt: conformance::Corrupter = Arc::new(move |id| {
+    let corrupt = move |id: tessera::SessionId| {
         let planter = planter.clone();
         let url = url.clone();
         planted.note(&id);
-        Box::pin(async move {
+        async move {
             // The bytes a foreign writer (or a bit flip) could leave under a session key.
             tokio::task::spawn_blocking(move || {
                 use redis::Commands as _;
@@ -61,13 +60,8 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
             })
             .await
             .unwrap();
-        })
-    });
-    Some(Harness {
-        store: Tracked::shared(Arc::new(store), &cleanup),
-        peer: Tracked::shared(Arc::new(peer), &cleanup),
-        clock: None,
-        server_expires: true,
-        corrupt: Some(corrupt),
-    })
+        }
+    };
+    let harness = Tracked::harness(store, peer, &cleanup);
+    Some(harness.expired_by_the_server().with_corrupter(corrupt))
 }
