@@ -198,8 +198,9 @@ where
 /// What a session file holds, as far as a write needs to know.
 enum Current {
     Missing,
-    /// Present but expired: treated as missing.
-    Expired,
+    /// Present but expired: treated as missing, except that a session replacing it keeps
+    /// counting from its version.
+    Expired(Version),
     Live(Version, Record),
     /// Present but undecodable: never overwritten by a conditional write.
     Corrupt(DecodeFailure),
@@ -234,7 +235,7 @@ impl Inner {
             Err(e) => return Err(e),
         };
         Ok(match decode(&bytes) {
-            Ok((_, record)) if record.is_expired(now) => Current::Expired,
+            Ok((version, record)) if record.is_expired(now) => Current::Expired(version),
             Ok((version, record)) => Current::Live(version, record),
             Err(e) => Current::Corrupt(e),
         })
@@ -328,7 +329,7 @@ impl Inner {
         }
         let mut kept = Vec::with_capacity(files.len());
         for (path, modified) in files.drain(..) {
-            if matches!(Self::read(&path, now)?, Current::Expired) {
+            if matches!(Self::read(&path, now)?, Current::Expired(_)) {
                 Self::remove(&path)?;
             } else {
                 kept.push((path, modified));
@@ -386,7 +387,7 @@ impl SessionStore for FileStore {
             .blocking("load", move |_| Inner::read(&path, now))
             .await?;
         match current {
-            Current::Missing | Current::Expired => Ok(None),
+            Current::Missing | Current::Expired(_) => Ok(None),
             Current::Live(version, record) => Ok(Some(Loaded { record, version })),
             Current::Corrupt(e) => Err(Error::corrupt(id, e)),
         }
@@ -404,7 +405,8 @@ impl SessionStore for FileStore {
         let saved = self
             .blocking("save", move |inner| {
                 let next = |current: Current| match (current, expected) {
-                    (Current::Missing | Current::Expired, Expected::Absent) => Some(Version::FIRST),
+                    (Current::Missing, Expected::Absent) => Some(Version::FIRST),
+                    (Current::Expired(old), Expected::Absent) => Some(old.next()),
                     (Current::Live(current, _), Expected::Version(v)) if current == v => {
                         Some(v.next())
                     }
@@ -475,7 +477,7 @@ impl SessionStore for FileStore {
                     let _lock = inner.lock()?;
                     let mut removed = 0u64;
                     for path in &batch {
-                        if matches!(Inner::read(path, now)?, Current::Expired)
+                        if matches!(Inner::read(path, now)?, Current::Expired(_))
                             && Inner::remove(path)?
                         {
                             removed += 1;

@@ -325,7 +325,11 @@ impl SessionStore for MemoryStore {
         let found = shard.find(hash, id);
         let live = found.filter(|&i| !shard.slots[i].record.is_expired(now));
         let next = match (expected, live) {
-            (Expected::Absent, None) => Version::FIRST,
+            // A session replacing an expired record keeps counting, so a writer still holding
+            // the expired one's version cannot match the new session.
+            (Expected::Absent, None) => {
+                found.map_or(Version::FIRST, |i| shard.slots[i].version.next())
+            }
             (Expected::Version(v), Some(i)) if shard.slots[i].version == v => v.next(),
             _ => return Ok(Saved::Conflict),
         };
