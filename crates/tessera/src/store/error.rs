@@ -96,8 +96,7 @@ impl Error {
     }
 }
 
-/// The [`Error::Corrupt`] for stored bytes a codec could not decode: its source is the
-/// format's own error, as the store's message already names the session.
+// What the stores that keep bytes a codec made (all but memory and file) turn codec failures into.
 #[cfg(any(
     feature = "redis",
     feature = "memcached",
@@ -106,21 +105,17 @@ impl Error {
     feature = "mysql",
     feature = "sqlite"
 ))]
-pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
-    Error::corrupt(id, error.into_source())
-}
+impl Error {
+    /// The [`Error::Corrupt`] for stored bytes a codec could not decode: its source is the
+    /// format's own error, as the store's message already names the session.
+    pub(crate) fn undecodable(id: &SessionId, error: crate::codec::CodecError) -> Self {
+        Self::corrupt(id, error.into_source())
+    }
 
-/// The error for a record a codec could not encode. No codec fails today; until the store
-/// error has a variant of its own for it, it is [`Error::Corrupt`] with the codec's error
-/// (which says the record cannot be written) as its source.
-#[cfg(any(
-    feature = "redis",
-    feature = "memcached",
-    feature = "mongodb",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "sqlite"
-))]
-pub(crate) fn unencodable(id: &SessionId, error: crate::codec::CodecError) -> Error {
-    Error::corrupt(id, error)
+    /// The error for a record a codec could not encode. No codec fails today; until the store
+    /// error has a variant of its own for it, it is [`Error::Corrupt`] with the codec's error
+    /// (which says the record cannot be written) as its source.
+    pub(crate) fn unencodable(id: &SessionId, error: crate::codec::CodecError) -> Self {
+        Self::corrupt(id, error)
+    }
 }

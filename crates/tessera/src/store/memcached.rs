@@ -24,7 +24,6 @@ use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
-use crate::store::error::{undecodable, unencodable};
 use crate::store::url::redact_url;
 
 /// memcached's default item size limit (`-I 1m`), less room for the key and item header.
@@ -288,7 +287,9 @@ impl SessionStore for MemcachedStore {
         let whole = |at: OffsetDateTime| at.replace_nanosecond(0).unwrap_or(at);
         let codec = &self.inner.codec;
         let record = if codec.carries_deadline() {
-            let mut record = codec.decode(&bytes, None).map_err(|e| undecodable(id, e))?;
+            let mut record = codec
+                .decode(&bytes, None)
+                .map_err(|e| Error::undecodable(id, e))?;
             // memcached counts whole seconds on its own clock; only a deadline moved by touch
             // differs from the saved one by more than that.
             if let Some(deadline) = deadline {
@@ -300,7 +301,7 @@ impl SessionStore for MemcachedStore {
         } else {
             codec
                 .decode(&bytes, deadline.map(whole))
-                .map_err(|e| undecodable(id, e))?
+                .map_err(|e| Error::undecodable(id, e))?
         };
         Ok(Some(Loaded {
             record,
@@ -332,7 +333,7 @@ impl SessionStore for MemcachedStore {
             .inner
             .codec
             .encode(record)
-            .map_err(|e| unencodable(id, e))?;
+            .map_err(|e| Error::unencodable(id, e))?;
         if value.len() > self.inner.max_value {
             return Err(Error::TooLarge {
                 size: value.len(),

@@ -23,7 +23,6 @@ use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
-use crate::store::error::{undecodable, unencodable};
 use crate::store::url::redact_url;
 
 /// The database used when the URL names none.
@@ -456,7 +455,10 @@ impl MongoStore {
     /// The `data` field of `record`: the codec's bytes as text. Codecs with a version counter
     /// are tessera's JSON, UTF-8, which the lossy conversion never alters.
     fn data(&self, id: &SessionId, record: &Record) -> Result<String, Error> {
-        let bytes = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        let bytes = self
+            .codec
+            .encode(record)
+            .map_err(|e| Error::unencodable(id, e))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -527,7 +529,7 @@ fn decode(codec: &dyn RecordCodec, id: &SessionId, doc: &Document) -> Result<Loa
         .map_err(|e| Error::corrupt(id, e))?;
     let record = codec
         .decode(data.as_bytes(), Some(expires_at))
-        .map_err(|e| undecodable(id, e))?;
+        .map_err(|e| Error::undecodable(id, e))?;
     let version = version_of(doc)
         .and_then(|v| u64::try_from(v).ok())
         .ok_or_else(|| Error::corrupt(id, "the version field is missing or not a number"))?;

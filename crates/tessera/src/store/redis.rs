@@ -29,7 +29,6 @@ use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
-use crate::store::error::{undecodable, unencodable};
 use crate::store::url::redact_url;
 
 /// The profiles whose layouts the store keeps: tessera's and Flask-Session's (Django's cache
@@ -361,7 +360,7 @@ impl SessionStore for RedisStore {
         let record = self
             .codec
             .decode(bytes, deadline)
-            .map_err(|e| undecodable(id, e))?;
+            .map_err(|e| Error::undecodable(id, e))?;
         Ok(Some(Loaded { record, version }))
     }
 
@@ -372,7 +371,10 @@ impl SessionStore for RedisStore {
         expected: Expected,
     ) -> Result<Saved, Error> {
         let mut invocation = self.save.key(self.key(id));
-        let payload = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        let payload = self
+            .codec
+            .encode(record)
+            .map_err(|e| Error::unencodable(id, e))?;
         // The expected token as the script compares it, and the version a write makes when the
         // version is the value's hash.
         let (condition, hashed) = match self.versioning {

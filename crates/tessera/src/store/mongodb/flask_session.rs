@@ -13,7 +13,6 @@ use super::{bounded, bson_date, is_duplicate, MongoStore};
 use crate::id::SessionId;
 use crate::interop::flask_session;
 use crate::record::Record;
-use crate::store::error::{undecodable, unencodable};
 use crate::store::{content_version, Error, Expected, Loaded, Saved};
 
 /// The name of the unique index on `id` (Flask-Session makes none; tessera needs one so two
@@ -172,7 +171,7 @@ impl MongoStore {
         let record = self
             .codec
             .decode(&current.val, Some(current.expires_at))
-            .map_err(|e| undecodable(id, e))?;
+            .map_err(|e| Error::undecodable(id, e))?;
         Ok(Some(Loaded {
             record,
             version: content_version(&current.val),
@@ -186,7 +185,10 @@ impl MongoStore {
         expected: Expected,
     ) -> Result<Saved, Error> {
         let now = self.clock.now();
-        let val = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        let val = self
+            .codec
+            .encode(record)
+            .map_err(|e| Error::unencodable(id, e))?;
         let version = content_version(&val);
         let expired = record.is_expired(now);
         let found = self.flask_find("save", id).await?;

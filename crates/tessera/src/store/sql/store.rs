@@ -12,7 +12,6 @@ use crate::codec::{self, SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
-use crate::store::error::{undecodable, unencodable};
 use crate::store::url::redact_url;
 use crate::store::{content_version, Error, Expected, Loaded, Saved, SessionStore};
 
@@ -423,7 +422,10 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The record's bytes, and them as the data column takes them.
     fn encode(&self, id: &SessionId, record: &Record) -> Result<(Vec<u8>, Param), Error> {
-        let bytes = self.codec.encode(record).map_err(|e| unencodable(id, e))?;
+        let bytes = self
+            .codec
+            .encode(record)
+            .map_err(|e| Error::unencodable(id, e))?;
         let param = if self.layout.data_is_text {
             Param::Text(String::from_utf8(bytes.clone()).map_err(|e| Error::corrupt(id, e))?)
         } else {
@@ -605,7 +607,7 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         let record = self
             .codec
             .decode(&data, Some(deadline))
-            .map_err(|e| undecodable(id, e))?;
+            .map_err(|e| Error::undecodable(id, e))?;
         let version = match version.and_then(|v| v.int()) {
             Some(v) => Version::new(u64::try_from(v).map_err(|e| Error::corrupt(id, e))?),
             None => content_version(&data),
