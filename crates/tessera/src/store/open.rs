@@ -72,13 +72,18 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
         });
     }
     if !backend.is_enabled() {
-        return Err(Error::FeatureDisabled {
-            scheme: url.split(':').next().unwrap_or_default().to_owned(),
-            feature: backend.feature(),
-            enabled: enabled_schemes(),
-        });
+        return Err(feature_disabled(backend, url));
     }
     connect(backend, url, options).await
+}
+
+/// The error for a URL whose backend this build leaves out.
+fn feature_disabled(backend: Backend, url: &str) -> Error {
+    Error::FeatureDisabled {
+        scheme: url.split(':').next().unwrap_or_default().to_owned(),
+        feature: backend.feature(),
+        enabled: enabled_schemes(),
+    }
 }
 
 /// Opens `url` on `backend`, whose feature is enabled and which keeps `options.profile`.
@@ -140,15 +145,11 @@ async fn connect(backend: Backend, url: &str, options: &OpenOptions) -> Result<S
                 .build()
                 .await?,
         )),
-        // A backend whose feature is off (`open` checked that it is on).
+        // A backend whose feature is off (which `open` refuses before calling this).
         #[allow(unreachable_patterns)]
         _ => {
             let _ = options;
-            Err(Error::FeatureDisabled {
-                scheme: url.split(':').next().unwrap_or_default().to_owned(),
-                feature: backend.feature(),
-                enabled: enabled_schemes(),
-            })
+            Err(feature_disabled(backend, url))
         }
     }
 }
