@@ -3,6 +3,7 @@
 
     SECRET_KEY=... python flask_app.py --port 5101
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5103 --flask-session-redis 127.0.0.1:6379
+    SECRET_KEY=... python flask_app.py --port 5105 --flask-session-redis-defaults   # SESSION_TYPE="redis" alone
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5104 --flask-session-memcached 127.0.0.1:11211
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5121 --flask-session-filesystem target/services/flask-session-files
     SECRET_KEY=... SESSION_KEY_PREFIX=... python flask_app.py --port 5122 --flask-session-mongodb mongodb://127.0.0.1:27018
@@ -18,6 +19,11 @@ from flask import Flask, jsonify, session
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, default=5101)
+parser.add_argument(
+    "--flask-session-redis-defaults",
+    action="store_true",
+    help="Flask-Session with SESSION_TYPE='redis' and every other setting (and Flask's) left at its default",
+)
 parser.add_argument(
     "--flask-session-redis",
     metavar="HOST:PORT",
@@ -48,10 +54,17 @@ args = parser.parse_args()
 app = Flask(__name__)
 app.secret_key = os.environ["SECRET_KEY"]
 app.config["SECRET_KEY_FALLBACKS"] = [k for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k]
-app.config["PERMANENT_SESSION_LIFETIME"] = datetime.timedelta(
-    seconds=int(os.environ.get("PERMANENT_SESSION_LIFETIME", "3600"))
-)
-if args.flask_session_redis:
+if not args.flask_session_redis_defaults:
+    app.config["PERMANENT_SESSION_LIFETIME"] = datetime.timedelta(
+        seconds=int(os.environ.get("PERMANENT_SESSION_LIFETIME", "3600"))
+    )
+if args.flask_session_redis_defaults:
+    from flask_session import Session
+
+    # Nothing but the type: Redis on localhost:6379, prefix "session:", no signer, permanent.
+    app.config["SESSION_TYPE"] = "redis"
+    Session(app)
+elif args.flask_session_redis:
     import redis
     from flask_session import Session
 

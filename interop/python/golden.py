@@ -127,6 +127,24 @@ def flask_session_records():
     }
 
 
+def framework_defaults():
+    """Each framework's own defaults for the settings a tessera profile mirrors."""
+    from django.conf import global_settings
+    from django.contrib.sessions.backends import cache as django_cache
+    from flask_session.defaults import Defaults
+
+    app = Flask(__name__)
+    flask = {k: app.config[k] for k in ("SESSION_COOKIE_NAME", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_SAMESITE", "SESSION_REFRESH_EACH_REQUEST", "APPLICATION_ROOT")}
+    flask["PERMANENT_SESSION_LIFETIME"] = int(app.config["PERMANENT_SESSION_LIFETIME"].total_seconds())
+    with app.test_request_context():
+        from flask import session
+        flask["session.permanent"] = session.permanent
+    flask_session = {k: getattr(Defaults, k) for k in ("SESSION_PERMANENT", "SESSION_USE_SIGNER", "SESSION_KEY_PREFIX", "SESSION_FILE_THRESHOLD", "SESSION_FILE_MODE", "SESSION_SERIALIZATION_FORMAT")}
+    django_defaults = {k: getattr(global_settings, k) for k in ("SESSION_COOKIE_NAME", "SESSION_COOKIE_AGE", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_SAMESITE", "SESSION_COOKIE_PATH", "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_SAVE_EVERY_REQUEST")}
+    django_defaults["cache KEY_PREFIX"] = django_cache.KEY_PREFIX
+    return {"flask": flask, "flask_session": flask_session, "django": django_defaults}
+
+
 json.dump(
     {
         "generated_by": {"flask": metadata.version("flask"), "itsdangerous": metadata.version("itsdangerous"), "flask-session": metadata.version("flask-session"), "msgspec": metadata.version("msgspec"), "django": django.get_version()},
@@ -137,6 +155,7 @@ json.dump(
         "flask": flask_cookies(),
         "django": django_values(),
         "flask_session": flask_session_records(),
+        "defaults": framework_defaults(),
     },
     sys.stdout,
     indent=1,

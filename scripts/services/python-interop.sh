@@ -3,7 +3,8 @@
 # PyPI (interop/python/requirements.txt), and the small Flask and Django apps the tests talk to:
 # 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
 # Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
-# 127.0.0.1:11211; Flask-Session's other backends: 127.0.0.1:5121 filesystem (whose pickles
+# 127.0.0.1:11211, 127.0.0.1:5105 Flask-Session on that Redis with every setting at its default
+# (SESSION_TYPE="redis" alone); Flask-Session's other backends: 127.0.0.1:5121 filesystem (whose pickles
 # tessera refuses; the tests check that they still are pickles), 127.0.0.1:5122 MongoDB (the
 # MongoDB-wire server at 127.0.0.1:27018), 127.0.0.1:5123 SQLAlchemy on PostgreSQL (database
 # test), 127.0.0.1:5124 SQLAlchemy on an SQLite file, 127.0.0.1:5125 SQLAlchemy on the MariaDB
@@ -60,6 +61,7 @@ start() { # name port script [args…]
 start flask 5101 flask_app.py
 start django 5102 django_app.py
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session 5103 flask_app.py --flask-session-redis 127.0.0.1:6379
+start flask-session-redis-defaults 5105 flask_app.py --flask-session-redis-defaults
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-memcached 5104 flask_app.py --flask-session-memcached 127.0.0.1:11211
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-filesystem 5121 flask_app.py --flask-session-filesystem "$PWD/$logs/flask-session-files"
 SESSION_KEY_PREFIX="tessera-interop:" start flask-session-mongodb 5122 flask_app.py --flask-session-mongodb mongodb://127.0.0.1:27018

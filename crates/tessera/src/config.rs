@@ -1,11 +1,13 @@
 //! [`SessionConfig`]: every setting, built in code or read from the environment with the names
 //! Flask and Django use.
 
+mod defaults;
 mod env;
 
 use std::time::Duration as StdDuration;
 
 pub use cookie::SameSite;
+pub use defaults::ProfileDefaults;
 use time::Duration;
 
 use crate::clock::{self, SharedClock};
@@ -13,7 +15,7 @@ use crate::crypto::{KeyError, KeyRing, SecretKey};
 use crate::expiry::ExpiryPolicy;
 use crate::interop::Profile;
 
-/// The cookie name Flask uses; Django's is `sessionid`.
+/// The cookie name Flask uses; Django's is `sessionid` (see [`ProfileDefaults`]).
 pub const DEFAULT_COOKIE_NAME: &str = "session";
 pub use crate::store::DEFAULT_STORE_TIMEOUT;
 /// How often a conflicting save is retried on a fresh copy of the record.
@@ -122,7 +124,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// A builder with Flask's defaults.
+    /// A builder with the defaults of the profile it ends up with ([`ProfileDefaults`]).
     pub fn builder() -> SessionConfigBuilder {
         SessionConfigBuilder::default()
     }
@@ -197,16 +199,23 @@ impl SessionConfig {
 pub struct SessionConfigBuilder {
     secret: Option<Result<SecretKey, KeyError>>,
     fallbacks: Vec<Result<SecretKey, KeyError>>,
-    cookie: CookieSettings,
+    // Settings whose default depends on the profile are `None` until set ([`ProfileDefaults`]).
+    cookie_name: Option<String>,
+    domain: Option<String>,
+    path: String,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<SameSite>,
+    same_site_set: bool,
     host_prefix: bool,
-    lifetime: Duration,
-    permanent: bool,
+    lifetime: Option<Duration>,
+    permanent: Option<bool>,
     expire_at_browser_close: bool,
     save_every_request: bool,
-    refresh_each_request: bool,
-    sign_id: bool,
+    refresh_each_request: Option<bool>,
+    sign_id: Option<bool>,
     compress: bool,
-    key_prefix: String,
+    key_prefix: Option<String>,
     url: String,
     cache_url: Option<String>,
     store_timeout: StdDuration,
@@ -222,24 +231,22 @@ impl Default for SessionConfigBuilder {
         Self {
             secret: None,
             fallbacks: Vec::new(),
-            cookie: CookieSettings {
-                name: DEFAULT_COOKIE_NAME.to_owned(),
-                domain: None,
-                path: "/".to_owned(),
-                secure: false,
-                http_only: true,
-                same_site: Some(SameSite::Lax),
-                attributes: String::new(),
-            },
+            cookie_name: None,
+            domain: None,
+            path: "/".to_owned(),
+            secure: false,
+            http_only: true,
+            same_site: None,
+            same_site_set: false,
             host_prefix: false,
-            lifetime: ExpiryPolicy::default().lifetime(),
-            permanent: true,
+            lifetime: None,
+            permanent: None,
             expire_at_browser_close: false,
             save_every_request: false,
-            refresh_each_request: false,
-            sign_id: true,
+            refresh_each_request: None,
+            sign_id: None,
             compress: false,
-            key_prefix: "session:".to_owned(),
+            key_prefix: None,
             url: "memory".to_owned(),
             cache_url: None,
             store_timeout: DEFAULT_STORE_TIMEOUT,
@@ -277,45 +284,48 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The cookie's name (`SESSION_COOKIE_NAME`, default `session`).
+    /// The cookie's name (`SESSION_COOKIE_NAME`, default `session`; `sessionid` with the
+    /// `django` profile).
     #[must_use]
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie.name = name.into();
+        self.cookie_name = Some(name.into());
         self
     }
 
     /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`; none by default: host-only).
     #[must_use]
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.cookie.domain = Some(domain.into());
+        self.domain = Some(domain.into());
         self
     }
 
     /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
     #[must_use]
     pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.cookie.path = path.into();
+        self.path = path.into();
         self
     }
 
     /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off; turn it on behind HTTPS).
     #[must_use]
     pub fn secure(mut self, secure: bool) -> Self {
-        self.cookie.secure = secure;
+        self.secure = secure;
         self
     }
 
     /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on).
     #[must_use]
     pub fn http_only(mut self, http_only: bool) -> Self {
-        self.cookie.http_only = http_only;
+        self.http_only = http_only;
         self
     }
 
-    /// The cookie's `SameSite` (`SESSION_COOKIE_SAMESITE`, default `Lax`; `None` omits it).
+    /// The cookie's `SameSite` (`SESSION_COOKIE_SAMESITE`; `None` omits it). Default `Lax`,
+    /// and not sent with the `flask` and `flask-session` profiles, as Flask does.
     #[must_use]
     pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
-        self.cookie.same_site = same_site;
+        self.same_site = same_site;
+        self.same_site_set = true;
         self
     }
 
@@ -328,17 +338,18 @@ impl SessionConfigBuilder {
     }
 
     /// How long sessions live after their last save (`PERMANENT_SESSION_LIFETIME` or
-    /// `SESSION_COOKIE_AGE`, default 31 days).
+    /// `SESSION_COOKIE_AGE`, default 31 days; two weeks with the `django` profile).
     #[must_use]
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
+        self.lifetime = Some(lifetime);
         self
     }
 
-    /// Whether sessions outlive the browser by default (`SESSION_PERMANENT`, default on).
+    /// Whether sessions outlive the browser by default (`SESSION_PERMANENT`, default on; off
+    /// with the `flask` profile, as Flask's `session.permanent`).
     #[must_use]
     pub fn permanent(mut self, permanent: bool) -> Self {
-        self.permanent = permanent;
+        self.permanent = Some(permanent);
         self
     }
 
@@ -356,21 +367,22 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Extend permanent sessions on every request that loads them (`SESSION_REFRESH_EACH_REQUEST`,
-    /// default off; Flask's default is on). Server stores only touch the deadline, and the
-    /// cookie is sent again.
+    /// Extend permanent sessions on every request that loads them (`SESSION_REFRESH_EACH_REQUEST`;
+    /// default off, on with the `flask` and `flask-session` profiles as in Flask). Server
+    /// stores only touch the deadline, and the cookie is sent again.
     #[must_use]
     pub fn refresh_each_request(mut self, on: bool) -> Self {
-        self.refresh_each_request = on;
+        self.refresh_each_request = Some(on);
         self
     }
 
-    /// Sign the session id in the cookie of a server-side store (`SESSION_USE_SIGNER`, default
-    /// on), so a forged id is refused without a store round trip. The `django` profile ignores
-    /// it: Django's cookie carries the bare session key.
+    /// Sign the session id in the cookie of a server-side store (`SESSION_USE_SIGNER`), so a
+    /// forged id is refused without a store round trip. Default on; off with the
+    /// `flask-session` profile, as in Flask-Session. The `django` profile ignores it: Django's
+    /// cookie carries the bare session key.
     #[must_use]
     pub fn sign_id(mut self, on: bool) -> Self {
-        self.sign_id = on;
+        self.sign_id = Some(on);
         self
     }
 
@@ -383,9 +395,12 @@ impl SessionConfigBuilder {
     }
 
     /// What server-side stores put before the id (`SESSION_KEY_PREFIX`, default `session:`).
+    /// The `django` profile refuses it: Django's cache keys are
+    /// `KEY_PREFIX:VERSION:django.contrib.sessions.cache<key>`, whose `KEY_PREFIX` and
+    /// `VERSION` are the cache URL's `key_prefix` and `version` parameters.
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
+        self.key_prefix = Some(prefix.into());
         self
     }
 
@@ -477,7 +492,28 @@ impl SessionConfigBuilder {
                 Some(ring)
             }
         };
-        let mut cookie = self.cookie;
+        let defaults = ProfileDefaults::of(self.profile);
+        if self.profile == Profile::Django && self.key_prefix.is_some() {
+            return Err(ConfigError::invalid(
+                "SESSION_KEY_PREFIX",
+                "Django has no such setting: its cache keys are KEY_PREFIX:VERSION:django.contrib.sessions.cache<key>; give Django's KEY_PREFIX and VERSION as the cache URL's key_prefix and version parameters",
+            ));
+        }
+        let mut cookie = CookieSettings {
+            name: self
+                .cookie_name
+                .unwrap_or_else(|| defaults.cookie_name.to_owned()),
+            domain: self.domain,
+            path: self.path,
+            secure: self.secure,
+            http_only: self.http_only,
+            same_site: if self.same_site_set {
+                self.same_site
+            } else {
+                defaults.same_site
+            },
+            attributes: String::new(),
+        };
         validate_cookie_name(&cookie.name)?;
         if self.host_prefix {
             if !cookie.secure || cookie.path != "/" || cookie.domain.is_some() {
@@ -520,7 +556,8 @@ impl SessionConfigBuilder {
                 "the path must start with `/`",
             ));
         }
-        if self.lifetime <= Duration::ZERO {
+        let lifetime = self.lifetime.unwrap_or(defaults.lifetime);
+        if lifetime <= Duration::ZERO {
             return Err(ConfigError::invalid(
                 "PERMANENT_SESSION_LIFETIME",
                 "the lifetime must be positive",
@@ -537,14 +574,18 @@ impl SessionConfigBuilder {
             keys,
             cookie,
             policy: ExpiryPolicy::new(
-                self.lifetime,
-                self.permanent && !self.expire_at_browser_close,
+                lifetime,
+                self.permanent.unwrap_or(defaults.permanent) && !self.expire_at_browser_close,
             ),
             save_every_request: self.save_every_request,
-            refresh_each_request: self.refresh_each_request,
-            sign_id: self.sign_id,
+            refresh_each_request: self
+                .refresh_each_request
+                .unwrap_or(defaults.refresh_each_request),
+            sign_id: self.sign_id.unwrap_or(defaults.sign_id),
             compress: self.compress,
-            key_prefix: self.key_prefix,
+            key_prefix: self
+                .key_prefix
+                .unwrap_or_else(|| defaults.key_prefix.to_owned()),
             url: self.url,
             cache_url: self.cache_url,
             store_timeout: self.store_timeout,

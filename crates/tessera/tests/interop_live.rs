@@ -332,10 +332,12 @@ async fn flask_session_pair(backend: &str) -> Option<(String, String)> {
         ),
     };
     let python = self::python(&python, &format!("the Flask-Session app on {backend}")).await?;
+    // These Flask apps set SESSION_USE_SIGNER=True, which is not Flask-Session's default.
     let config = SessionConfig::builder()
         .secret_key(KEY)
         .profile(Profile::FlaskSession)
         .url(store)
+        .sign_id(true)
         .key_prefix("tessera-interop:")
         .lifetime(Duration::seconds(3600))
         .build()
@@ -419,6 +421,73 @@ async fn flask_session_ids_are_signed_alike_and_tampering_is_refused(backend: &s
     for cookie in [python_cookie, rust_cookie] {
         let (_, _) = call(&format!("{python}/logout"), Some(&cookie)).await;
     }
+}
+
+/// A Flask app with Flask-Session's defaults (`SESSION_TYPE="redis"` and nothing else) and
+/// tessera with `SESSION_PROFILE=flask-session`, the same secret and store, and nothing else:
+/// the two share sessions without a single other setting.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn flask_session_defaults_match_with_no_other_setting() {
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let python = env(
+        "TESSERA_FLASK_SESSION_DEFAULTS_URL",
+        "http://127.0.0.1:5105",
+    );
+    let Some(python) = self::python(&python, "the Flask-Session app with its defaults").await
+    else {
+        return;
+    };
+    let vars = [
+        ("SECRET_KEY", KEY.to_owned()),
+        ("SESSION_PROFILE", "flask-session".to_owned()),
+        (
+            "SESSION_URL",
+            env("TESSERA_REDIS_URL", "redis://127.0.0.1:6379"),
+        ),
+    ];
+    let config = SessionConfigBuilder::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
+    .build()
+    .unwrap();
+    let storage = Storage::from_config(&config).await.unwrap();
+    let rust = serve(storage, config).await;
+
+    let (_, cookie) = call(&format!("{python}/login/ada"), None).await;
+    let cookie = cookie.unwrap();
+    let id = cookie.split_once('=').unwrap().1;
+    assert!(
+        !id.contains('.'),
+        "Flask-Session's default cookie is the bare id: {cookie}"
+    );
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(
+        seen["data"],
+        json!({"user": "ada"}),
+        "tessera sees Flask's login"
+    );
+    assert_eq!(seen["permanent"], json!(true));
+
+    let (_, cookie) = call(&format!("{rust}/put/user/grace"), None).await;
+    let cookie = cookie.unwrap();
+    let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    assert_eq!(
+        seen["data"],
+        json!({"user": "grace"}),
+        "Flask sees tessera's session"
+    );
+    assert_eq!(seen["permanent"], json!(true));
+    let (_, _) = call(&format!("{rust}/flush"), Some(&cookie)).await;
+    let (seen, _) = call(&format!("{python}/get"), Some(&cookie)).await;
+    assert_eq!(
+        seen["data"],
+        json!({}),
+        "a tessera logout ends it for Flask"
+    );
 }
 
 /// One test per Flask-Session backend the `flask-session` profile covers.

@@ -113,9 +113,11 @@ fn options() -> OpenOptions {
 async fn pair(name: &str) -> Option<(String, String, SharedStore)> {
     let (python_url, store_url) = backend(name);
     let python = python(&python_url, &format!("the Flask-Session app on {name}")).await?;
+    // These Flask apps set SESSION_USE_SIGNER=True, which is not Flask-Session's default.
     let config = SessionConfig::builder()
         .secret_key(KEY)
         .profile(Profile::FlaskSession)
+        .sign_id(true)
         .url(store_url.clone())
         .key_prefix(PREFIX)
         .lifetime(Duration::seconds(LIFETIME))

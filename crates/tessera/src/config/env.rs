@@ -203,7 +203,6 @@ mod tests {
             ("SESSION_SAVE_EVERY_REQUEST", "1"),
             ("SESSION_URL", "cookie+encrypted"),
             ("SESSION_STORE_TIMEOUT_MS", "250"),
-            ("SESSION_KEY_PREFIX", "app:"),
             ("SESSION_PROFILE", "Django"),
             ("SESSION_CACHE_URL", "redis://127.0.0.1:6379"),
             ("SESSION_SAVE_RETRY_MS", "40"),
@@ -221,9 +220,42 @@ mod tests {
         assert!(c.save_every_request);
         assert_eq!(c.url, "cookie+encrypted");
         assert_eq!(c.store_timeout, StdDuration::from_millis(250));
-        assert_eq!(c.key_prefix, "app:");
+        assert_eq!(c.key_prefix, crate::interop::django::CACHE_KEY_PREFIX);
         assert_eq!(c.profile, crate::Profile::Django);
         assert_eq!(c.cache_url(), Some("redis://127.0.0.1:6379"));
+    }
+
+    /// A profile's defaults are its framework's; a setting given explicitly wins over them.
+    #[test]
+    fn profiles_default_to_their_frameworks_settings() {
+        let flask_session = config(&[("SESSION_PROFILE", "flask-session")]).unwrap();
+        assert!(
+            !flask_session.sign_id,
+            "Flask-Session's SESSION_USE_SIGNER is off"
+        );
+        assert!(flask_session.refresh_each_request);
+        assert_eq!(flask_session.cookie.same_site, None);
+        assert_eq!(flask_session.key_prefix, "session:");
+        let signed = config(&[
+            ("SESSION_PROFILE", "flask-session"),
+            ("SESSION_USE_SIGNER", "true"),
+            ("SESSION_REFRESH_EACH_REQUEST", "false"),
+            ("SESSION_COOKIE_SAMESITE", "Lax"),
+        ])
+        .unwrap();
+        assert!(signed.sign_id && !signed.refresh_each_request);
+        assert_eq!(signed.cookie.same_site, Some(SameSite::Lax));
+        let flask = config(&[("SESSION_PROFILE", "flask")]).unwrap();
+        assert!(!flask.policy.permanent_by_default());
+        let permanent = config(&[("SESSION_PROFILE", "flask"), ("SESSION_PERMANENT", "true")]);
+        assert!(permanent.unwrap().policy.permanent_by_default());
+        let django = config(&[("SESSION_PROFILE", "django")]).unwrap();
+        assert_eq!(django.cookie.name, "sessionid");
+        assert_eq!(django.policy.lifetime(), Duration::seconds(1_209_600));
+        assert_eq!(django.cookie.same_site, Some(SameSite::Lax));
+        let native = config(&[]).unwrap();
+        assert!(native.sign_id && !native.refresh_each_request);
+        assert_eq!(native.policy.lifetime(), Duration::days(31));
     }
 
     #[test]
@@ -246,6 +278,16 @@ mod tests {
                 "secrets are never echoed: {err}"
             );
         }
+        let err = config(&[
+            ("SESSION_PROFILE", "django"),
+            ("SESSION_KEY_PREFIX", "app:"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("SESSION_KEY_PREFIX") && err.contains("key_prefix"),
+            "{err}"
+        );
         let err = config(&[
             ("PERMANENT_SESSION_LIFETIME", "60"),
             ("SESSION_COOKIE_AGE", "61"),

@@ -38,6 +38,11 @@ pub const SESSION_DATA_SALT: &str = "django.contrib.sessions.SessionStore";
 pub const MAX_SESSION_DATA: usize = 16 * 1024 * 1024;
 /// The key Django keeps a session's own expiry under.
 pub const EXPIRY_KEY: &str = "_session_expiry";
+/// The key prefix of Django's `cache` session engine (`KEY_PREFIX` in
+/// `django.contrib.sessions.backends.cache`), before the session key.
+pub const CACHE_KEY_PREFIX: &str = "django.contrib.sessions.cache";
+/// The key prefix of the cache half of Django's `cached_db` engine.
+pub const CACHED_DB_KEY_PREFIX: &str = "django.contrib.sessions.cached_db";
 /// The characters of a Django session key (`django.contrib.sessions.backends.base.VALID_KEY_CHARS`).
 pub const VALID_KEY_CHARS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// How long a new Django session key is (`get_random_string(32, VALID_KEY_CHARS)`).
