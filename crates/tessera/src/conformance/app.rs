@@ -26,9 +26,18 @@ pub(crate) type App = SessionService<Routes>;
 /// The app over `store`, its layer judging expiry by `clock` if the harness has one.
 pub(crate) fn app(store: SharedStore, clock: Option<&ManualClock>) -> App {
     // The layer speaks the store's format (a store opened for a profile refuses any other).
+    // The settings the cases assume are pinned, whatever the profile's defaults: the cookie
+    // `session` with a signed id (which Django's bare-key cookie ignores), no refresh on read,
+    // and the default policy the harnesses open their stores with.
+    let policy = crate::ExpiryPolicy::default();
     let mut config = SessionConfig::builder()
         .secret_key(SECRET)
-        .profile(store.profile());
+        .profile(store.profile())
+        .cookie_name("session")
+        .sign_id(true)
+        .refresh_each_request(false)
+        .lifetime(policy.lifetime())
+        .permanent(policy.permanent_by_default());
     if let Some(clock) = clock {
         config = config.clock(Arc::new(clock.clone()) as SharedClock);
     }
