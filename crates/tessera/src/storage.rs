@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::config::{ConfigError, SessionConfig};
 use crate::cookie_session::CookieFormat;
+use crate::interop::django::CacheEngine;
 use crate::store::cached::{CachedStore, DEFAULT_CACHE_TIMEOUT};
-use crate::store::{self, OpenOptions, SessionStore, SharedStore};
+use crate::store::django_cached_db::DjangoCachedDbStore;
+use crate::store::{self, Backend, OpenOptions, SessionStore, SharedStore};
 
 /// Where session data lives: the whole session in a signed or encrypted cookie (`cookie`,
 /// `cookie+signed`, `cookie+encrypted`), or a server-side [`SessionStore`] whose cookie holds
@@ -48,8 +50,9 @@ impl Storage {
     /// The storage `config`'s `SESSION_URL` names, with its clock, key prefix and timeout.
     ///
     /// With `SESSION_CACHE_URL` set too, the store it names is put in front of the
-    /// `SESSION_URL` store as a cache ([`CachedStore`], Django's `cached_db`); cache
-    /// operations are then bounded by a quarter of the store timeout (at most
+    /// `SESSION_URL` store as a cache ([`CachedStore`]); with the `django` profile and a Redis
+    /// or memcached cache, the cache is Django's own `cached_db` entry, kept as Django keeps
+    /// it ([`DjangoCachedDbStore`]). Cache operations are bounded by a quarter of the store timeout (at most
     /// [`DEFAULT_CACHE_TIMEOUT`]), so a failing cache leaves time for the database.
     ///
     /// ```
@@ -73,15 +76,29 @@ impl Storage {
                 "a cache goes in front of a server-side store, but SESSION_URL names cookie sessions",
             ));
         };
-        // The cache keeps tessera's own envelopes whatever the profile: only the database
-        // speaks the other framework's format.
+        let cache_timeout = (config.store_timeout() / 4).min(DEFAULT_CACHE_TIMEOUT);
+        let shared_with_django = config.profile() == crate::Profile::Django
+            && Backend::of_url(cache_url).is_some_and(|b| b.pickles(crate::Profile::Django));
+        if shared_with_django {
+            // Django's `cached_db`: its own cache entry, kept as Django keeps it.
+            let cache_options = options.clone().with_django_cache(CacheEngine::CachedDb);
+            let cache = store::open(cache_url, &cache_options)
+                .await
+                .map_err(ConfigError::Cache)?;
+            return Ok(Self::Store(Arc::new(
+                DjangoCachedDbStore::new(cache, db)
+                    .with_clock(config.clock().clone())
+                    .with_cache_timeout(cache_timeout),
+            )));
+        }
+        // A cache no Python app reads keeps tessera's own envelopes whatever the profile:
+        // only the database speaks the other framework's format.
         let cache_options = options
             .clone()
             .with_profile(crate::Profile::Native, config.policy());
         let cache = store::open(cache_url, &cache_options)
             .await
             .map_err(ConfigError::Cache)?;
-        let cache_timeout = (config.store_timeout() / 4).min(DEFAULT_CACHE_TIMEOUT);
         Ok(Self::Store(Arc::new(
             CachedStore::new(cache, db)
                 .with_clock(config.clock().clone())
@@ -101,6 +118,7 @@ impl OpenOptions {
             policy: config.policy(),
             keys: config.keys().cloned(),
             cookie_name: config.cookie().name().to_owned(),
+            django_cache: crate::interop::django::CacheEngine::Cache,
         }
     }
 }

@@ -9,9 +9,12 @@
 //! | `native` | [`NativeCodec`] | [`Record::encode`]'s compact JSON, deadline included | [`Versioning::Counter`] |
 //! | `flask-session` | [`FlaskSessionCodec`] | Flask-Session 0.8's msgpack dict, `_permanent` included | [`Versioning::ContentHash`] |
 //! | `django` | [`DjangoCodec`] | Django's signed, compressed `session_data` | [`Versioning::ContentHash`] |
+//! | `django`, `flask-session` | [`PickledCodec`] | the session dict in Python's pickle (Django's cache engines, Flask-Session's `filesystem`) | [`Versioning::ContentHash`] |
 //!
 //! The `flask` profile is Flask's cookie session only and has no record codec:
-//! [`for_profile`] refuses it.
+//! [`for_profile`] refuses it. [`for_profile`] gives a profile's codec for databases; where a
+//! framework pickles instead ([`Backend::pickles`](crate::store::Backend::pickles)),
+//! [`OpenOptions::codec_for`](crate::store::OpenOptions::codec_for) gives the [`PickledCodec`].
 //!
 //! ```
 //! use tessera::codec::{self, Versioning};
@@ -38,6 +41,7 @@
 pub mod django;
 pub mod flask_session;
 pub mod native;
+pub mod pickled;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,6 +51,7 @@ use time::OffsetDateTime;
 pub use django::DjangoCodec;
 pub use flask_session::FlaskSessionCodec;
 pub use native::NativeCodec;
+pub use pickled::PickledCodec;
 
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;
@@ -104,6 +109,12 @@ pub trait RecordCodec: fmt::Debug + Send + Sync + 'static {
     /// default they do not (Python's formats keep it beside the bytes).
     fn carries_deadline(&self) -> bool {
         false
+    }
+
+    /// The client flags a memcached store sets beside these bytes: how Python's memcached
+    /// client (pymemcache) reads them back. By default 0, plain bytes; a pickle is 1.
+    fn memcached_flags(&self) -> u32 {
+        0
     }
 
     /// A new session id in the profile's form ([`Profile::generate_id`]).

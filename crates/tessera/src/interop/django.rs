@@ -43,6 +43,49 @@ pub const EXPIRY_KEY: &str = "_session_expiry";
 pub const CACHE_KEY_PREFIX: &str = "django.contrib.sessions.cache";
 /// The key prefix of the cache half of Django's `cached_db` engine.
 pub const CACHED_DB_KEY_PREFIX: &str = "django.contrib.sessions.cached_db";
+/// Django's session engines that keep sessions in a cache, whose keys differ by prefix.
+///
+/// ```
+/// use tessera::interop::django::{cache_key, CacheEngine};
+///
+/// // Django's defaults: KEY_PREFIX "", VERSION 1.
+/// let key = cache_key("", 1, &format!("{}{}", CacheEngine::Cache.key_prefix(), "abc"));
+/// assert_eq!(key, ":1:django.contrib.sessions.cacheabc");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CacheEngine {
+    /// The `cache` engine: the cache is the only copy.
+    #[default]
+    Cache,
+    /// The cache half of `cached_db`: a copy of the `django_session` row's data.
+    CachedDb,
+}
+
+impl CacheEngine {
+    /// What the engine puts before the session key ([`CACHE_KEY_PREFIX`],
+    /// [`CACHED_DB_KEY_PREFIX`]).
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Self::Cache => CACHE_KEY_PREFIX,
+            Self::CachedDb => CACHED_DB_KEY_PREFIX,
+        }
+    }
+}
+
+/// Django's default cache key function (`django.core.cache.backends.base.default_key_func`):
+/// `"%s:%s:%s" % (KEY_PREFIX, VERSION, key)`, with the cache's `KEY_PREFIX` and `VERSION`
+/// settings (by default `""` and 1).
+///
+/// ```
+/// use tessera::interop::django::cache_key;
+///
+/// assert_eq!(cache_key("shop", 2, "k"), "shop:2:k");
+/// ```
+pub fn cache_key(key_prefix: &str, version: i64, key: &str) -> String {
+    format!("{key_prefix}:{version}:{key}")
+}
+
 /// The characters of a Django session key (`django.contrib.sessions.backends.base.VALID_KEY_CHARS`).
 pub const VALID_KEY_CHARS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// How long a new Django session key is (`get_random_string(32, VALID_KEY_CHARS)`).

@@ -29,6 +29,8 @@ const SERVER_SIDE: [Profile; 3] = [Profile::Native, Profile::FlaskSession, Profi
 const NOT_SHARED: &str = "no Python app shares this process's memory";
 const SQLALCHEMY: &str = "SQLAlchemy's `sessions`";
 const DJANGO_DB: &str = "`db` / `cached_db`: `django_session`";
+const DJANGO_CACHE: &str = "`cache`, and `cached_db`'s cache: pickled";
+const CACHELIB: &str = "`filesystem`: cachelib's `FileSystemCache`, pickled";
 
 impl Backend {
     /// Whether stores on this backend keep `profile`'s records, and in what layout.
@@ -38,7 +40,7 @@ impl Backend {
     /// use tessera::Profile;
     ///
     /// assert!(Backend::MySql.keeps(Profile::Django).is_kept());
-    /// assert!(matches!(Backend::Redis.keeps(Profile::Django), Support::Refused(why) if why.contains("pickle")));
+    /// assert!(matches!(Backend::MongoDb.keeps(Profile::Django), Support::Refused(why) if why.contains("no MongoDB")));
     /// ```
     pub fn keeps(self, profile: Profile) -> Support {
         use Backend::{File, Memcached, Memory, MongoDb, MySql, Postgres, Redis, Sqlite};
@@ -48,19 +50,37 @@ impl Backend {
             (Profile::FlaskSession | Profile::Django, Memory) => Refused(NOT_SHARED),
             (Profile::FlaskSession, Redis | Memcached | MongoDb) => Kept(""),
             (Profile::FlaskSession, Postgres | MySql | Sqlite) => Kept(SQLALCHEMY),
-            (Profile::FlaskSession, File) => Refused(
-                "Flask-Session's filesystem backend (cachelib) pickles the session dict, and tessera never unpickles",
-            ),
+            (Profile::FlaskSession, File) => Kept(CACHELIB),
             (Profile::Django, Postgres | MySql | Sqlite) => Kept(DJANGO_DB),
             (Profile::Django, File) => Kept("the `file` engine"),
-            (Profile::Django, Redis | Memcached) => Refused(
-                "Django's cache engines store Python pickle, which tessera never reads",
-            ),
+            (Profile::Django, Redis | Memcached) => Kept(DJANGO_CACHE),
             (Profile::Django, MongoDb) => Refused("Django has no MongoDB session engine"),
             (Profile::Flask, _) => Refused(
                 "the flask profile is Flask's built-in cookie session (SESSION_URL=cookie); Flask-Session's stores are the flask-session profile",
             ),
         }
+    }
+}
+
+impl Backend {
+    /// Whether the framework of `profile` keeps its sessions on this backend in Python's
+    /// pickle, so stores here take the [`PickledCodec`](crate::codec::PickledCodec): Django's
+    /// cache engines (Redis, memcached) and Flask-Session's `filesystem` backend.
+    ///
+    /// ```
+    /// use tessera::store::Backend;
+    /// use tessera::Profile;
+    ///
+    /// assert!(Backend::Redis.pickles(Profile::Django));
+    /// assert!(!Backend::Redis.pickles(Profile::FlaskSession)); // msgpack since 0.7
+    /// assert!(Backend::File.pickles(Profile::FlaskSession));
+    /// assert!(!Backend::File.pickles(Profile::Django)); // the file engine signs JSON
+    /// ```
+    pub fn pickles(self, profile: Profile) -> bool {
+        matches!(
+            (profile, self),
+            (Profile::Django, Self::Redis | Self::Memcached) | (Profile::FlaskSession, Self::File)
+        )
     }
 }
 
@@ -118,6 +138,21 @@ mod tests {
     }
 
     #[test]
+    fn only_pickled_layouts_pickle() {
+        for backend in Backend::ALL {
+            for profile in SERVER_SIDE {
+                if backend.pickles(profile) {
+                    assert!(
+                        matches!(backend.keeps(profile), Support::Kept(layout) if layout.contains("pickled")),
+                        "{backend} {profile}"
+                    );
+                }
+            }
+            assert!(!backend.pickles(Profile::Native) && !backend.pickles(Profile::Flask));
+        }
+    }
+
+    #[test]
     fn every_backend_keeps_native_records_and_none_keeps_flask_ones() {
         for backend in Backend::ALL {
             assert_eq!(backend.keeps(Profile::Native), Support::Kept(""));
@@ -125,9 +160,12 @@ mod tests {
         }
         assert_eq!(
             keepers(Profile::FlaskSession),
-            "redis, memcached, postgres, mysql, sqlite, mongodb"
+            "redis, memcached, file, postgres, mysql, sqlite, mongodb"
         );
-        assert_eq!(keepers(Profile::Django), "file, postgres, mysql, sqlite");
+        assert_eq!(
+            keepers(Profile::Django),
+            "redis, memcached, file, postgres, mysql, sqlite"
+        );
         assert_eq!(keepers(Profile::Flask), "none");
     }
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Backend, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
@@ -36,7 +36,7 @@ const MAX_KEY: usize = 250;
 const RELATIVE_LIMIT: i64 = 60 * 60 * 24 * 30;
 /// The profiles whose records the store keeps: tessera's and Flask-Session's (Django's cache
 /// engines store pickle, which tessera never reads).
-const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
+const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::Django];
 
 /// Sessions in memcached.
 ///
@@ -149,11 +149,13 @@ impl MemcachedStore {
         }
         if !PROFILES.contains(&options.profile) {
             return Err(bad(format!(
-                "the memcached store keeps the native and flask-session formats, not {}'s",
+                "the memcached store keeps the native, flask-session and django formats, not {}'s",
                 options.profile
             )));
         }
-        let codec = options.codec().map_err(|e| bad(e.to_string()))?;
+        let codec = options
+            .codec_for(Backend::Memcached)
+            .map_err(|e| bad(e.to_string()))?;
         if codec.versioning() == Versioning::ContentHash {
             // A foreign framework looks sessions up under prefix + id as is: never hashed.
             let longest = options.key_prefix.len() + crate::id::MAX_ID_LEN;
@@ -341,6 +343,7 @@ impl SessionStore for MemcachedStore {
             });
         }
         let ttl_flag = format!("T{ttl}");
+        let client_flags = format!("F{}", self.inner.codec.memcached_flags());
         let condition = match expected {
             Expected::Absent => "ME".to_owned(),
             Expected::Version(v) => format!("C{}", v.get()),
@@ -348,7 +351,12 @@ impl SessionStore for MemcachedStore {
         let written = self
             .bounded("save", async {
                 let mut client = self.client().await?;
-                let flags = [ttl_flag.as_str(), condition.as_str(), "c"];
+                let flags = [
+                    ttl_flag.as_str(),
+                    client_flags.as_str(),
+                    condition.as_str(),
+                    "c",
+                ];
                 Ok(client
                     .meta_set(&key, value.as_slice(), false, None, Some(&flags))
                     .await?)

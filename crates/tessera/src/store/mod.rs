@@ -5,6 +5,9 @@
 //! behind the cargo feature of the same name.
 
 pub mod cached;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod django_cache;
+pub mod django_cached_db;
 #[cfg(feature = "file")]
 pub mod django_file;
 mod error;

@@ -77,6 +77,17 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<SharedStore, Error
     connect(backend, url, options).await
 }
 
+/// The URL and options a Redis or memcached store opens with: as given, or with the `django`
+/// profile those of Django's cache engine ([`super::django_cache`]).
+#[cfg(any(feature = "redis", feature = "memcached"))]
+fn cache_engine(url: &str, options: &OpenOptions) -> Result<(String, OpenOptions), Error> {
+    if options.profile == crate::interop::Profile::Django {
+        super::django_cache::options(url, options)
+    } else {
+        Ok((url.to_owned(), options.clone()))
+    }
+}
+
 /// The error for a URL whose backend this build leaves out.
 fn feature_disabled(backend: Backend, url: &str) -> Error {
     Error::FeatureDisabled {
@@ -94,13 +105,19 @@ async fn connect(backend: Backend, url: &str, options: &OpenOptions) -> Result<S
             super::memory::MemoryStore::from_url(url)?.with_clock(options.clock.clone()),
         )),
         #[cfg(feature = "redis")]
-        Backend::Redis => Ok(std::sync::Arc::new(
-            super::redis::RedisStore::connect(url, options).await?,
-        )),
+        Backend::Redis => {
+            let (url, options) = cache_engine(url, options)?;
+            Ok(std::sync::Arc::new(
+                super::redis::RedisStore::connect(&url, &options).await?,
+            ))
+        }
         #[cfg(feature = "memcached")]
-        Backend::Memcached => Ok(std::sync::Arc::new(
-            super::memcached::MemcachedStore::connect(url, options).await?,
-        )),
+        Backend::Memcached => {
+            let (url, options) = cache_engine(url, options)?;
+            Ok(std::sync::Arc::new(
+                super::memcached::MemcachedStore::connect(&url, &options).await?,
+            ))
+        }
         #[cfg(feature = "file")]
         Backend::File if options.profile == Profile::Django => Ok(std::sync::Arc::new(
             super::django_file::DjangoFileStore::open(url, options).await?,
@@ -200,18 +217,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn flask_session_files_are_refused_as_pickle() {
-        let options =
-            OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
-        let err = open("file:///tmp/flask_session", &options)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("tessera never unpickles"), "{err}");
-        assert!(err.contains("postgres"), "{err}");
-    }
-
-    #[tokio::test]
     async fn disabled_stores_name_their_feature() {
         for backend in Backend::ALL.into_iter().filter(|b| !b.is_enabled()) {
             for scheme in backend.schemes() {
@@ -230,14 +235,13 @@ mod tests {
     async fn refusals_say_why_and_name_the_stores_that_keep_the_profile() {
         let options = OpenOptions::default().with_profile(Profile::Django, ExpiryPolicy::default());
         for (url, why) in [
-            ("redis://127.0.0.1:1", "pickle"),
-            ("memcached://127.0.0.1:1", "pickle"),
             ("mongodb://127.0.0.1:1/x", "no MongoDB session engine"),
             ("memory", "this process's memory"),
         ] {
             let err = open(url, &options).await.unwrap_err().to_string();
             assert!(
-                err.contains(why) && err.contains("file, postgres, mysql, sqlite"),
+                err.contains(why)
+                    && err.contains("redis, memcached, file, postgres, mysql, sqlite"),
                 "{url}: {err}"
             );
         }

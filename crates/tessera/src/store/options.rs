@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use super::url::Backend;
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;
 use crate::expiry::ExpiryPolicy;
+use crate::interop::django::CacheEngine;
 use crate::interop::Profile;
 
 /// The default bound on connecting to a store and on each of its operations
@@ -33,6 +35,11 @@ pub struct OpenOptions {
     /// The session cookie's name (`SESSION_COOKIE_NAME`): Django's file engine names its
     /// files after it.
     pub cookie_name: String,
+    /// Which of Django's cache engines a Redis or memcached store speaks with the `django`
+    /// profile: the `cache` engine's keys (the default), or those of `cached_db`'s cache,
+    /// which [`Storage::from_config`](crate::Storage::from_config) opens `SESSION_CACHE_URL`
+    /// with.
+    pub django_cache: CacheEngine,
 }
 
 impl Default for OpenOptions {
@@ -45,6 +52,7 @@ impl Default for OpenOptions {
             policy: ExpiryPolicy::default(),
             keys: None,
             cookie_name: "session".to_owned(),
+            django_cache: CacheEngine::Cache,
         }
     }
 }
@@ -86,6 +94,13 @@ impl OpenOptions {
         self
     }
 
+    /// Sets which of Django's cache engines a Redis or memcached store speaks.
+    #[must_use]
+    pub fn with_django_cache(mut self, engine: CacheEngine) -> Self {
+        self.django_cache = engine;
+        self
+    }
+
     /// Sets the timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -113,6 +128,32 @@ impl OpenOptions {
             self.keys.as_ref(),
             self.clock.clone(),
         )
+    }
+
+    /// The record codec a store on `backend` keeps `profile`'s records with: the
+    /// [`PickledCodec`](crate::codec::PickledCodec) where the framework pickles there
+    /// ([`Backend::pickles`]), [`codec`](Self::codec) otherwise.
+    ///
+    /// ```
+    /// use tessera::store::{Backend, OpenOptions};
+    /// use tessera::{ExpiryPolicy, Profile};
+    ///
+    /// # fn main() -> Result<(), tessera::codec::CodecError> {
+    /// let options = OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+    /// assert_eq!(options.codec_for(Backend::File)?.memcached_flags(), 1); // a pickle
+    /// assert_eq!(options.codec_for(Backend::Redis)?.memcached_flags(), 0); // msgpack
+    /// # Ok(()) }
+    /// ```
+    pub fn codec_for(
+        &self,
+        backend: Backend,
+    ) -> Result<crate::codec::SharedCodec, crate::codec::CodecError> {
+        if backend.pickles(self.profile) {
+            let codec = crate::codec::PickledCodec::new(self.profile, self.policy)?
+                .with_clock(self.clock.clone());
+            return Ok(std::sync::Arc::new(codec));
+        }
+        self.codec()
     }
 }
 

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
 
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Backend, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -33,7 +33,7 @@ use crate::store::url::redact_url;
 
 /// The profiles whose layouts the store keeps: tessera's and Flask-Session's (Django's cache
 /// engines store pickle, which tessera never reads).
-const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
+const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::Django];
 
 /// Reads the value, its remaining TTL and the server's time, atomically.
 const LOAD: &str = r"
@@ -208,11 +208,13 @@ impl RedisStore {
         };
         if !PROFILES.contains(&options.profile) {
             return Err(bad(format!(
-                "the Redis store keeps the native and flask-session formats, not {}'s",
+                "the Redis store keeps the native, flask-session and django formats, not {}'s",
                 options.profile
             )));
         }
-        let codec = options.codec().map_err(|e| bad(e.to_string()))?;
+        let codec = options
+            .codec_for(Backend::Redis)
+            .map_err(|e| bad(e.to_string()))?;
         let versioning = codec.versioning();
         let save = match versioning {
             Versioning::Counter => SAVE,
