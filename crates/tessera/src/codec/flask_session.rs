@@ -17,7 +17,7 @@ use crate::record::Record;
 /// `SESSION_PERMANENT` and `PERMANENT_SESSION_LIFETIME`): a session with an age or a date
 /// comes back as a permanent one. They carry no deadline and no version: stores keep the
 /// deadline beside them and compare a hash of them ([`Versioning::ContentHash`](super::Versioning::ContentHash)). Records in
-/// Python's pickle (Flask-Session before 0.7) are refused, never unpickled.
+/// Python's pickle (Flask-Session before 0.7) are refused.
 ///
 /// ```
 /// use tessera::codec::{FlaskSessionCodec, RecordCodec};

@@ -5,8 +5,9 @@
 //! msgpack values map to JSON values one to one, except two that JSON lacks: binary data
 //! becomes `{" b": "<base64>"}` (the tag Flask's cookie session uses for bytes) and extension
 //! values, such as msgspec's datetimes, `{" x": [type, "<base64>"]}`. Both are written back as
-//! they came. Records in Python's pickle format (Flask-Session before 0.7) are refused: tessera
-//! never unpickles.
+//! they came. Records in Python's pickle format (Flask-Session before 0.7 on these stores) are
+//! refused: only the `filesystem` backend's pickles are read
+//! ([`PickledCodec`](crate::codec::PickledCodec)).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -29,8 +30,8 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    /// Python's pickle: what Flask-Session wrote before 0.7. Never unpickled.
-    #[error("the record is in Python's pickle format, written by Flask-Session before 0.7; tessera never unpickles (run Flask-Session 0.8 once over these sessions, or let them expire)")]
+    /// Python's pickle: what Flask-Session wrote before 0.7. Not read as msgpack.
+    #[error("the record is in Python's pickle format, written by Flask-Session before 0.7; tessera reads Flask-Session 0.8's msgpack on this store (run Flask-Session 0.8 once over these sessions, or let them expire)")]
     Pickle,
     /// Not msgpack, or not a map of string keys.
     #[error("the record is not a Flask-Session msgpack map: {0}")]

@@ -3,10 +3,14 @@
 //! A [`Profile`] names a complete set of formats. `native` is tessera's own and the default;
 //! `flask` reads and writes Flask's built-in cookie session; `flask-session` Flask-Session's
 //! records on Redis, memcached, MongoDB and SQLAlchemy's `sessions` table (PostgreSQL,
-//! MySQL/MariaDB, SQLite); `django` Django's `signed_cookies` engine, its `db` engine's
-//! `django_session` table on PostgreSQL, MySQL/MariaDB and SQLite ([`DjangoDbStore`](crate::store::sql::DjangoDbStore))
-//! and its `file` engine ([`DjangoFileStore`](crate::store::django_file::DjangoFileStore)),
-//! with Django's 32-character session keys ([`Profile::generate_id`]). Select one with
+//! MySQL/MariaDB, SQLite), and its `filesystem` backend's pickled files; `django` Django's
+//! `signed_cookies` engine, its `db` engine's `django_session` table on PostgreSQL,
+//! MySQL/MariaDB and SQLite ([`DjangoDbStore`](crate::store::sql::DjangoDbStore)), its `cache`
+//! engine's pickled entries on Redis and memcached, `cached_db` (both, kept together:
+//! [`DjangoCachedDbStore`](crate::store::django_cached_db::DjangoCachedDbStore)) and its `file`
+//! engine ([`DjangoFileStore`](crate::store::django_file::DjangoFileStore)), with Django's
+//! 32-character session keys ([`Profile::generate_id`]). Pickles are read and written by the
+//! data-only [`pickle`] module. Select one with
 //! [`SessionConfigBuilder::profile`](crate::config::SessionConfigBuilder::profile) or
 //! `SESSION_PROFILE`; [`Backend::keeps`](crate::store::Backend::keeps) says which store keeps
 //! which profile's records.

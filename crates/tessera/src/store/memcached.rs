@@ -6,7 +6,9 @@
 //! Values are the bytes of the profile's [`RecordCodec`](crate::codec::RecordCodec). With the
 //! `flask-session` profile they are Flask-Session 0.8's msgpack session dicts under
 //! `SESSION_KEY_PREFIX` + id (never hashed), what a Flask app with `SESSION_TYPE="memcached"`
-//! reads and writes; CAS still guards every write.
+//! reads and writes; with the `django` profile, Django's pickled session dicts under Django's
+//! cache key with pymemcache's pickle flag, what its `cache` engine on `PyMemcacheCache` reads
+//! and writes. CAS still guards every write.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,15 +36,16 @@ pub const DEFAULT_POOL: usize = 4;
 const MAX_KEY: usize = 250;
 /// Expiry times over 30 days are Unix times in memcached's protocol.
 const RELATIVE_LIMIT: i64 = 60 * 60 * 24 * 30;
-/// The profiles whose records the store keeps: tessera's and Flask-Session's (Django's cache
-/// engines store pickle, which tessera never reads).
+/// The profiles whose records the store keeps: tessera's, Flask-Session's and Django's `cache`
+/// engine's.
 const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::Django];
 
 /// Sessions in memcached.
 ///
 /// - **Keys**: `<key_prefix><id>` when that is a valid memcached key (at most 250 bytes, no
 ///   spaces or control characters); otherwise `tessera:` and the SHA-256 of it in hex.
-/// - **Values**: the bytes of the profile's codec (natively [`Record::encode`]), binary-safe;
+/// - **Values**: the bytes of the profile's codec (natively [`Record::encode`]), binary-safe,
+///   with the codec's client flags ([`RecordCodec::memcached_flags`](crate::codec::RecordCodec::memcached_flags));
 ///   values over
 ///   the item limit (1 MB by default, `?max_value=BYTES` in the URL) are [`Error::TooLarge`].
 /// - **Versions**: memcached's CAS values. Creating is an `add` (`ms … ME`), replacing is a

@@ -38,8 +38,8 @@ pub const TTL_INDEX: &str = "tessera_expires_at_ttl";
 /// `SESSION_MONGODB_DB` default).
 pub const FLASK_SESSION_DATABASE: &str = "flask_session";
 
-/// The profiles whose records the store keeps: tessera's and Flask-Session's (Django's cache
-/// engines store pickle, which tessera never reads).
+/// The profiles whose records the store keeps: tessera's and Flask-Session's (Django has no
+/// MongoDB session engine).
 const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
 
 /// Which documents hold the codec's bytes: a document layout, not a format.

@@ -7,9 +7,10 @@
 //! on the server, and every script touches exactly one key, so it runs unchanged on a cluster.
 //!
 //! A codec whose layout is a foreign framework's ([`Versioning::ContentHash`]: the
-//! `flask-session` profile) gets the value to itself: the value is exactly the codec's bytes
-//! (Flask-Session 0.8's msgpack session dict, what a Flask app with `SESSION_TYPE="redis"` reads
-//! and writes), and the conditional write compares a hash of the value, since such records
+//! `flask-session` and `django` profiles) gets the value to itself: the value is exactly the
+//! codec's bytes (Flask-Session 0.8's msgpack session dict, what a Flask app with
+//! `SESSION_TYPE="redis"` reads and writes; Django's pickled session dict, what its `cache`
+//! engine on `RedisCache` reads and writes, under Django's cache key), and the conditional write compares a hash of the value, since such records
 //! carry no version.
 
 use std::future::Future;
@@ -31,8 +32,8 @@ use crate::interop::Profile;
 use crate::record::{Record, Version};
 use crate::store::url::redact_url;
 
-/// The profiles whose layouts the store keeps: tessera's and Flask-Session's (Django's cache
-/// engines store pickle, which tessera never reads).
+/// The profiles whose layouts the store keeps: tessera's, Flask-Session's and Django's `cache`
+/// engine's (the pickled dict, [`Backend::pickles`]).
 const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::Django];
 
 /// Reads the value, its remaining TTL and the server's time, atomically.
