@@ -15,6 +15,7 @@ pub mod django;
 pub mod flask;
 pub mod flask_session;
 pub mod itsdangerous;
+pub mod pickle;
 pub mod pyjson;
 
 use std::fmt;
