@@ -109,21 +109,20 @@ impl<'a> Writer<'a> {
         };
         match tag {
             (TAG_INT, Value::String(digits)) => {
-                let int = match bigint::from_decimal(digits.as_bytes()) {
-                    Ok(int) if int.to_decimal() == *digits => int,
-                    Err(DecimalError::TooManyDigits) => {
-                        return Err(PickleError::TooLarge {
-                            what: "an int's count of decimal digits",
-                            limit: bigint::MAX_INT_DIGITS,
-                            at: self.path.here(),
-                        })
-                    }
-                    _ => {
-                        return Err(self.no_form(
+                let int =
+                    match bigint::from_decimal(digits.as_bytes()) {
+                        Ok(int) if int.to_decimal() == *digits => int,
+                        Err(DecimalError::TooManyDigits) => {
+                            return Err(PickleError::TooLarge {
+                                what: "an int's count of decimal digits",
+                                limit: bigint::MAX_INT_DIGITS,
+                                at: self.path.here(),
+                            })
+                        }
+                        _ => return Err(self.no_form(
                             "{\" i\": …} holds no int's decimal digits (a -, then no leading zero)",
-                        ))
-                    }
-                };
+                        )),
+                    };
                 match int {
                     Int::Small(value) => self.int(value),
                     big => self.long(&big.to_le_twos()),
@@ -151,7 +150,9 @@ impl<'a> Writer<'a> {
                     _ => None,
                 };
                 let (key, value) = entry.ok_or_else(|| {
-                    self.no_form("{\" di\": …} holds no one escaped tag key (\" t__\" and the like)")
+                    self.no_form(
+                        "{\" di\": …} holds no one escaped tag key (\" t__\" and the like)",
+                    )
                 })?;
                 let depth = self.enter(depth)?;
                 self.out.push(op::EMPTY_DICT);
@@ -222,7 +223,12 @@ impl<'a> Writer<'a> {
     }
 
     /// Items at `depth` (already entered), each noted in the path; says whether all hash.
-    fn items(&mut self, items: &'a [Value], offset: usize, depth: usize) -> Result<bool, PickleError> {
+    fn items(
+        &mut self,
+        items: &'a [Value],
+        offset: usize,
+        depth: usize,
+    ) -> Result<bool, PickleError> {
         let mut hashable = true;
         for (i, item) in items.iter().enumerate() {
             self.path.push(Step::Index(offset + i));
@@ -240,8 +246,11 @@ impl<'a> Writer<'a> {
                 self.out.push(op::MARK);
             }
             self.items(chunk, batch * BATCH, depth)?;
-            self.out
-                .push(if chunk.len() > 1 { op::APPENDS } else { op::APPEND });
+            self.out.push(if chunk.len() > 1 {
+                op::APPENDS
+            } else {
+                op::APPEND
+            });
         }
         Ok(())
     }
@@ -274,9 +283,9 @@ impl<'a> Writer<'a> {
             for (i, item) in chunk.iter().enumerate() {
                 self.path.push(Step::Index(batch * BATCH + i));
                 if !self.value(item, depth)? {
-                    return Err(self.no_form(
-                        "a set item Python cannot hash (a list, a dict or a set)",
-                    ));
+                    return Err(
+                        self.no_form("a set item Python cannot hash (a list, a dict or a set)")
+                    );
                 }
                 self.path.pop();
             }
@@ -286,7 +295,11 @@ impl<'a> Writer<'a> {
     }
 
     /// A dict at `depth` (already entered), entries in the order given.
-    fn dict(&mut self, entries: Vec<(&'a String, &'a Value)>, depth: usize) -> Result<(), PickleError> {
+    fn dict(
+        &mut self,
+        entries: Vec<(&'a String, &'a Value)>,
+        depth: usize,
+    ) -> Result<(), PickleError> {
         self.out.push(op::EMPTY_DICT);
         for chunk in entries.chunks(BATCH) {
             if chunk.len() > 1 {
@@ -298,8 +311,11 @@ impl<'a> Writer<'a> {
                 self.value(value, depth)?;
                 self.path.pop();
             }
-            self.out
-                .push(if chunk.len() > 1 { op::SETITEMS } else { op::SETITEM });
+            self.out.push(if chunk.len() > 1 {
+                op::SETITEMS
+            } else {
+                op::SETITEM
+            });
         }
         Ok(())
     }

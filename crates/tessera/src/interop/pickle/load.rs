@@ -200,12 +200,13 @@ impl<'a> Machine<'a> {
                 let line = self.line()?;
                 // Python's pickler writes True and False as INT 01 and 00 in protocol 0; the C
                 // unpickler reads any two characters that make 0 or 1 (`-0`, `+1`) the same.
-                let int = self.decimal(line)?;
-                match int {
-                    Int::Small(value @ (0 | 1)) if line.len() == 2 => {
-                        self.push(Node::Bool(value == 1), 0)?;
+                match line {
+                    b"00" | b"-0" | b"+0" => self.push(Node::Bool(false), 0)?,
+                    b"01" | b"+1" => self.push(Node::Bool(true), 0)?,
+                    _ => {
+                        let int = self.decimal(line)?;
+                        self.push_int(int)?;
                     }
-                    int => self.push_int(int)?,
                 }
             }
             op::BININT => {
@@ -233,8 +234,8 @@ impl<'a> Machine<'a> {
             }
             op::LONG4 => {
                 let len = i32::from_le_bytes(self.array()?);
-                let len = usize::try_from(len)
-                    .map_err(|_| self.malformed("a negative byte count"))?;
+                let len =
+                    usize::try_from(len).map_err(|_| self.malformed("a negative byte count"))?;
                 self.long(len)?;
             }
             op::FLOAT => {
@@ -261,8 +262,8 @@ impl<'a> Machine<'a> {
             }
             op::BINSTRING => {
                 let len = i32::from_le_bytes(self.array()?);
-                let len = usize::try_from(len)
-                    .map_err(|_| self.malformed("a negative byte count"))?;
+                let len =
+                    usize::try_from(len).map_err(|_| self.malformed("a negative byte count"))?;
                 let bytes = self.take(len)?.to_vec();
                 self.push_ascii(bytes)?;
             }
@@ -488,9 +489,7 @@ impl<'a> Machine<'a> {
 
     fn decimal(&self, text: &[u8]) -> Result<Int, PickleError> {
         bigint::from_decimal(text).map_err(|error| match error {
-            DecimalError::NotDecimal => {
-                self.malformed("an argument that is not a decimal integer")
-            }
+            DecimalError::NotDecimal => self.malformed("an argument that is not a decimal integer"),
             DecimalError::TooManyDigits => self.int_too_long(),
         })
     }
@@ -850,7 +849,10 @@ mod tests {
     fn escape_decode_matches_python() {
         // codecs.escape_decode(b"a\\400\\q\\'\\x41") == (b"a\x00\\q'A", ...)
         assert_eq!(escape_decode(b"a\\400\\q\\'\\x41").unwrap(), b"a\x00\\q'A");
-        assert_eq!(escape_decode(b"\\n\\t\\\\\\101\\7x\\\n").unwrap(), b"\n\t\\A\x07x");
+        assert_eq!(
+            escape_decode(b"\\n\\t\\\\\\101\\7x\\\n").unwrap(),
+            b"\n\t\\A\x07x"
+        );
         assert!(escape_decode(b"\\").is_err());
         assert!(escape_decode(b"\\x4").is_err());
         assert!(escape_decode(b"\\x+1").is_err());
@@ -859,11 +861,23 @@ mod tests {
     #[test]
     fn raw_unicode_escape_matches_python() {
         // b'\\\\u0041\\u00e9\\x'.decode('raw_unicode_escape') == '\\\\u0041é\\x'
-        assert_eq!(raw_unicode_escape(b"\\\\u0041\\u00e9\\x").unwrap(), "\\\\u0041é\\x");
+        assert_eq!(
+            raw_unicode_escape(b"\\\\u0041\\u00e9\\x").unwrap(),
+            "\\\\u0041é\\x"
+        );
         assert_eq!(raw_unicode_escape(b"\xe9\\U0001f600\\").unwrap(), "é😀\\");
-        assert!(matches!(raw_unicode_escape(b"\\ud800"), Err(TextError::Surrogate)));
-        assert!(matches!(raw_unicode_escape(b"\\u00"), Err(TextError::Malformed(_))));
-        assert!(matches!(raw_unicode_escape(b"\\U00110000"), Err(TextError::Malformed(_))));
+        assert!(matches!(
+            raw_unicode_escape(b"\\ud800"),
+            Err(TextError::Surrogate)
+        ));
+        assert!(matches!(
+            raw_unicode_escape(b"\\u00"),
+            Err(TextError::Malformed(_))
+        ));
+        assert!(matches!(
+            raw_unicode_escape(b"\\U00110000"),
+            Err(TextError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -76,9 +76,9 @@ mod opcodes;
 mod value;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod python_tests;
+#[cfg(test)]
+mod tests;
 
 pub use error::{Location, PickleError};
 

@@ -92,14 +92,14 @@ impl<'a> Materializer<'a> {
     }
 
     fn charge(&mut self, cost: usize) -> Result<(), PickleError> {
-        self.budget =
-            self.budget
-                .checked_sub(cost)
-                .ok_or_else(|| PickleError::TooLarge {
-                    what: EXPANDED,
-                    limit: MAX_EXPANDED_BYTES,
-                    at: self.path.here(),
-                })?;
+        self.budget = self
+            .budget
+            .checked_sub(cost)
+            .ok_or_else(|| PickleError::TooLarge {
+                what: EXPANDED,
+                limit: MAX_EXPANDED_BYTES,
+                at: self.path.here(),
+            })?;
         Ok(())
     }
 
