@@ -26,7 +26,7 @@ pub(super) fn dumps(value: &Value) -> Result<Vec<u8>, PickleError> {
 pub(super) fn dumps_dict(data: &Data) -> Result<Vec<u8>, PickleError> {
     let mut writer = Writer::new();
     let depth = writer.enter(0)?;
-    writer.dict(data.iter().collect(), depth)?;
+    writer.dict(&data.iter().collect::<Vec<_>>(), depth)?;
     Ok(writer.finish())
 }
 
@@ -103,7 +103,7 @@ impl<'a> Writer<'a> {
                 // Key order, whatever order the map keeps (serde_json's preserve_order).
                 entries.sort_by(|a, b| a.0.cmp(b.0));
                 let depth = self.enter(depth)?;
-                self.dict(entries, depth)?;
+                self.dict(&entries, depth)?;
                 return Ok(false);
             }
         };
@@ -125,7 +125,7 @@ impl<'a> Writer<'a> {
                     };
                 match int {
                     Int::Small(value) => self.int(value),
-                    big => self.long(&big.to_le_twos()),
+                    big @ Int::Big(_) => self.long(&big.to_le_twos()),
                 }
                 Ok(true)
             }
@@ -297,7 +297,7 @@ impl<'a> Writer<'a> {
     /// A dict at `depth` (already entered), entries in the order given.
     fn dict(
         &mut self,
-        entries: Vec<(&'a String, &'a Value)>,
+        entries: &[(&'a String, &'a Value)],
         depth: usize,
     ) -> Result<(), PickleError> {
         self.out.push(op::EMPTY_DICT);

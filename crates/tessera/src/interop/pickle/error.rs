@@ -221,7 +221,7 @@ impl<'a> Path<'a> {
                 Step::Index(i) => out.push_str(&format!("[{i}]")),
                 Step::Key(key) if key.chars().count() > KEY_CHARS => {
                     let cut: String = key.chars().take(KEY_CHARS).collect();
-                    out.push_str(&format!("[{:?}…]", cut));
+                    out.push_str(&format!("[{cut:?}…]"));
                 }
                 Step::Key(key) => out.push_str(&format!("[{key:?}]")),
             }

@@ -322,18 +322,18 @@ impl<'a> Machine<'a> {
                 let items = self.pop_to_mark()?;
                 let dict = self.objs.len();
                 self.push_obj(Obj::Dict(Vec::new()), 0)?;
-                self.set_items(Node::Obj(dict), items)?;
+                self.set_items(Node::Obj(dict), &items)?;
             }
             op::SETITEM => {
                 let value = self.pop()?;
                 let key = self.pop()?;
                 let target = self.top()?;
-                self.set_items(target, vec![key, value])?;
+                self.set_items(target, &[key, value])?;
             }
             op::SETITEMS => {
                 let (target, items) = self.mark_and_target()?;
                 if !items.is_empty() {
-                    self.set_items(target, items)?;
+                    self.set_items(target, &items)?;
                 }
             }
             op::EMPTY_TUPLE => self.push_tuple(Vec::new())?,
@@ -677,8 +677,8 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn set_items(&mut self, target: Node, items: Vec<Node>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+    fn set_items(&mut self, target: Node, items: &[Node]) -> Result<(), PickleError> {
+        if !items.len().is_multiple_of(2) {
             return Err(self.malformed("an odd number of items, where keys and values pair"));
         }
         let mut entries = Vec::with_capacity(items.len() / 2);
@@ -718,7 +718,7 @@ impl<'a> Machine<'a> {
 }
 
 /// Why text could not be read.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum TextError {
     Malformed(&'static str),
     /// Python would hold it (a lone surrogate), but a Rust `String` cannot.

@@ -119,10 +119,10 @@ pub const MAX_DEPTH: usize = 64;
 /// ```
 /// use tessera::interop::pickle::{loads, PickleError, MAX_EXPANDED_BYTES};
 ///
-/// // A 1 MiB str, memoized, then referenced 64 times in a list: 64 MiB of JSON.
-/// let mut bomb = b"\x80\x04]X\x00\x00\x10\x00".to_vec();
+/// // A 1 MiB str, memoized (and popped), then referenced 64 times in a list: 64 MiB of JSON.
+/// let mut bomb = b"\x80\x04X\x00\x00\x10\x00".to_vec();
 /// bomb.extend(std::iter::repeat(b'a').take(1 << 20));
-/// bomb.extend(b"\x94(");
+/// bomb.extend(b"\x940](");
 /// bomb.extend(b"h\x00".repeat(64));
 /// bomb.extend(b"e.");
 /// assert!(bomb.len() < MAX_EXPANDED_BYTES);

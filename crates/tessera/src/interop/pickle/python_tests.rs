@@ -104,7 +104,7 @@ fn sets_sorted(value: &Value) -> Value {
                 .map(|(k, v)| (k.clone(), sets_sorted(v)))
                 .collect();
             if let (1, Some(Value::Array(items))) = (out.len(), out.get_mut(" s")) {
-                items.sort_by_key(|item| item.to_string());
+                items.sort_by_key(ToString::to_string);
             }
             Value::Object(out)
         }
