@@ -16,9 +16,10 @@ use super::{MAX_DEPTH, MAX_EXPANDED_BYTES};
 /// `serde_json::Value`.
 pub(super) const VALUE_COST: usize = 32;
 
-/// The most memo entries: every memoized value was pushed first, which costs at least
-/// [`VALUE_COST`], so a pickle within the budget never needs more.
-pub(super) const MAX_MEMO_ENTRIES: usize = MAX_EXPANDED_BYTES / VALUE_COST;
+/// The most memo entries. Python memoizes every distinct str, bytes and container it writes,
+/// so this is a session of 262,144 of them (megabytes of pickle); it bounds the memo's memory
+/// to a few MiB whatever the input (MEMOIZE is one byte, and a HashMap entry dozens).
+pub(super) const MAX_MEMO_ENTRIES: usize = 1 << 18;
 
 /// The most MARKs open at once. Python's pickler opens one per container it is writing, so a
 /// value within [`MAX_DEPTH`] never needs more.
@@ -28,11 +29,14 @@ const MAX_OPEN_MARKS: usize = MAX_DEPTH + 1;
 const HIGHEST_PROTOCOL: u8 = 5;
 
 /// A value on the stack or in a container: scalars inline, everything else an arena index.
+/// Sixteen bytes: the stack, the memo and every container hold these.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Node {
     None,
     Bool(bool),
-    Int(i128),
+    Int(i64),
+    /// Past `i64::MAX`.
+    UInt(u64),
     Float(f64),
     Obj(usize),
 }
@@ -574,7 +578,15 @@ impl<'a> Machine<'a> {
 
     fn push_int(&mut self, int: Int) -> Result<(), PickleError> {
         match int {
-            Int::Small(value) => self.push(Node::Int(value), 0),
+            Int::Small(value) => {
+                let node = match (i64::try_from(value), u64::try_from(value)) {
+                    (Ok(v), _) => Node::Int(v),
+                    (_, Ok(v)) => Node::UInt(v),
+                    // Small ints are within i64::MIN..=u64::MAX.
+                    _ => return self.push_int(Int::Big(value.to_string())),
+                };
+                self.push(node, 0)
+            }
             Int::Big(digits) => {
                 let len = digits.len();
                 self.push_obj(Obj::BigInt(digits), len)
@@ -844,6 +856,13 @@ fn escape_decode(bytes: &[u8]) -> Result<Vec<u8>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_are_small() {
+        // The budget counts 32 bytes a value; what the machine holds per value is less.
+        assert_eq!(std::mem::size_of::<Node>(), 16);
+        assert!(std::mem::size_of::<Obj>() <= VALUE_COST);
+    }
 
     #[test]
     fn escape_decode_matches_python() {

@@ -114,7 +114,8 @@ pub const MAX_DEPTH: usize = 64;
 /// The most [`loads`] materializes: 32 MiB, counting 32 bytes for every value (the size of a
 /// [`serde_json::Value`]) plus the bytes of its text (strings, keys, base64, digits), every
 /// occurrence of a shared value again. The same budget bounds the values built while the
-/// pickle runs, and the memo's entries (at most one per 32 bytes of it).
+/// pickle runs; the memo holds at most 262,144 entries (Python memoizes each distinct str,
+/// bytes and container), so whatever the input, decoding holds at most some tens of MiB.
 ///
 /// ```
 /// use tessera::interop::pickle::{loads, PickleError, MAX_EXPANDED_BYTES};

@@ -55,7 +55,7 @@ pub(super) fn materialize_dict(loaded: &Loaded) -> Result<Data, PickleError> {
         },
         Node::None => return Err(PickleError::NotADict { found: "None" }),
         Node::Bool(_) => return Err(PickleError::NotADict { found: "a bool" }),
-        Node::Int(_) => return Err(PickleError::NotADict { found: "an int" }),
+        Node::Int(_) | Node::UInt(_) => return Err(PickleError::NotADict { found: "an int" }),
         Node::Float(_) => return Err(PickleError::NotADict { found: "a float" }),
     };
     m.charge(VALUE_COST)?;
@@ -118,7 +118,8 @@ impl<'a> Materializer<'a> {
         let index = match node {
             Node::None => return Ok(Value::Null),
             Node::Bool(b) => return Ok(Value::Bool(b)),
-            Node::Int(value) => return Ok(small_int(value)),
+            Node::Int(value) => return Ok(Value::from(value)),
+            Node::UInt(value) => return Ok(Value::from(value)),
             Node::Float(value) => {
                 // The machine refused non-finite floats already.
                 return Number::from_f64(value).map(Value::Number).ok_or_else(|| {
@@ -206,16 +207,5 @@ impl<'a> Materializer<'a> {
             map.insert(key.clone(), value);
         }
         Ok(map)
-    }
-}
-
-/// An int the machine keeps inline, always within `i64::MIN..=u64::MAX`.
-fn small_int(value: i128) -> Value {
-    if let Ok(v) = i64::try_from(value) {
-        Value::from(v)
-    } else if let Ok(v) = u64::try_from(value) {
-        Value::from(v)
-    } else {
-        tagged(TAG_INT, Value::String(value.to_string()))
     }
 }
