@@ -872,6 +872,8 @@ mod tests {
             escape_decode(b"\\n\\t\\\\\\101\\7x\\\n").unwrap(),
             b"\n\t\\A\x07x"
         );
+        // \777 keeps its low byte: 0xff, not ASCII (so a STRING holding it is refused).
+        assert_eq!(escape_decode(b"\\777\\0").unwrap(), b"\xff\x00");
         assert!(escape_decode(b"\\").is_err());
         assert!(escape_decode(b"\\x4").is_err());
         assert!(escape_decode(b"\\x+1").is_err());
