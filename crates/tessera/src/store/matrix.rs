@@ -48,9 +48,7 @@ impl Backend {
             (Profile::FlaskSession | Profile::Django, Memory) => Refused(NOT_SHARED),
             (Profile::FlaskSession, Redis | Memcached | MongoDb) => Kept(""),
             (Profile::FlaskSession, Postgres | MySql | Sqlite) => Kept(SQLALCHEMY),
-            (Profile::FlaskSession, File) => Refused(
-                "Flask-Session's filesystem backend (cachelib) pickles the session dict, and tessera never unpickles",
-            ),
+            (Profile::FlaskSession, File) => Kept("`filesystem`: cachelib's `FileSystemCache`, pickled"),
             (Profile::Django, Postgres | MySql | Sqlite) => Kept(DJANGO_DB),
             (Profile::Django, File) => Kept("the `file` engine"),
             (Profile::Django, Redis | Memcached) => Refused(
@@ -125,7 +123,7 @@ mod tests {
         }
         assert_eq!(
             keepers(Profile::FlaskSession),
-            "redis, memcached, postgres, mysql, sqlite, mongodb"
+            "redis, memcached, file, postgres, mysql, sqlite, mongodb"
         );
         assert_eq!(keepers(Profile::Django), "file, postgres, mysql, sqlite");
         assert_eq!(keepers(Profile::Flask), "none");
