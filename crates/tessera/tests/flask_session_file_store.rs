@@ -612,7 +612,7 @@ fn cachelib(
     dir: &Path,
     threshold: u64,
     mode: &str,
-    args: serde_json::Value,
+    args: &serde_json::Value,
 ) -> serde_json::Value {
     let output = std::process::Command::new(python)
         .args(["-c", CACHELIB, command])
@@ -653,7 +653,7 @@ async fn names_and_counts_are_cachelibs() {
         theirs.path(),
         500,
         "600",
-        serde_json::json!(sets),
+        &serde_json::json!(sets),
     );
     for sid in &sids {
         written(&store, &id(sid), &user(&clock, sid, Duration::hours(1))).await;
@@ -677,7 +677,7 @@ async fn names_and_counts_are_cachelibs() {
         ours.path(),
         500,
         "600",
-        serde_json::json!({}),
+        &serde_json::json!({}),
     );
     assert_eq!(read_back["file_count"], 300);
     assert_eq!(
@@ -714,7 +714,7 @@ async fn cachelib_judges_tessera_files_by_the_same_deadline() {
         dir.path(),
         500,
         "600",
-        serde_json::json!({"check": ["live", "old", "none"]}),
+        &serde_json::json!({"check": ["live", "old", "none"]}),
     );
     assert_eq!(seen["live"]["has"], true);
     assert_eq!(
@@ -743,7 +743,7 @@ async fn cachelib_judges_tessera_files_by_the_same_deadline() {
         dir.path(),
         500,
         "600",
-        serde_json::json!([["py", 600]]),
+        &serde_json::json!([["py", 600]]),
     );
     let later = now + Duration::hours(5);
     assert!(store.touch(&id("py"), later).await.unwrap());
@@ -753,7 +753,7 @@ async fn cachelib_judges_tessera_files_by_the_same_deadline() {
         dir.path(),
         500,
         "600",
-        serde_json::json!({"check": ["py"], "read": ["py"]}),
+        &serde_json::json!({"check": ["py"], "read": ["py"]}),
     );
     assert_eq!(seen["py"]["header"], later.unix_timestamp());
     assert_eq!(seen["py"]["value"], serde_json::json!({"sid": "py"}));
@@ -766,7 +766,7 @@ async fn cachelib_judges_tessera_files_by_the_same_deadline() {
         dir.path(),
         500,
         "600",
-        serde_json::json!({"check": ["py"]}),
+        &serde_json::json!({"check": ["py"]}),
     );
     assert_eq!(seen["py"]["has"], false);
     assert_eq!(seen["file_count"], 0);
@@ -782,12 +782,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A threshold, the entries cachelib makes (id, timeout), and how many one more set prunes.
+type Scenario = (u64, &'static [(&'static str, i64)], usize);
+
 #[tokio::test]
 async fn pruning_leaves_what_cachelib_leaves() {
     let Some(python) = python() else { return };
-    // (threshold, [(sid, timeout)]) made by cachelib, then one more session set by each side.
-    // (threshold, [(sid, timeout)] made by cachelib, how many go when one more is set).
-    let scenarios: [(u64, &[(&str, i64)], usize); 4] = [
+    // (threshold, [(sid, timeout)] made by cachelib, how many go when each side sets one more).
+    let scenarios: [Scenario; 4] = [
         // Over by two, two expired: the expired go.
         (
             5,
@@ -847,7 +849,7 @@ async fn pruning_leaves_what_cachelib_leaves() {
             theirs.path(),
             0,
             "600",
-            serde_json::json!(entries),
+            &serde_json::json!(entries),
         );
         cachelib(
             &python,
@@ -855,7 +857,7 @@ async fn pruning_leaves_what_cachelib_leaves() {
             theirs.path(),
             threshold,
             "600",
-            serde_json::json!({}),
+            &serde_json::json!({}),
         );
         copy_dir(theirs.path(), ours.path());
         let after = cachelib(
@@ -864,7 +866,7 @@ async fn pruning_leaves_what_cachelib_leaves() {
             theirs.path(),
             threshold,
             "600",
-            serde_json::json!([["new", 7200]]),
+            &serde_json::json!([["new", 7200]]),
         );
         let clock = ManualClock::starting_now();
         let store = FlaskSessionFileStore::open(

@@ -363,11 +363,7 @@ impl CacheDir {
             }
             let path = self.dir.join(name);
             match Self::read_header(&path)? {
-                Some(header) if is_expired(header, now) => {
-                    if Self::remove(&path)? {
-                        count -= 1;
-                    }
-                }
+                Some(header) if is_expired(header, now) => count -= i64::from(Self::remove(&path)?),
                 Some(header) => live.push((u32::from_ne_bytes(header), path)),
                 None => {}
             }
