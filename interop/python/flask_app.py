@@ -37,7 +37,7 @@ parser.add_argument(
 parser.add_argument(
     "--flask-session-filesystem",
     metavar="DIR",
-    help="keep sessions with Flask-Session's filesystem backend in DIR (tessera refuses its pickles)",
+    help="keep sessions with Flask-Session's filesystem backend in DIR (cachelib's layout, which tessera's FlaskSessionFileStore keeps)",
 )
 parser.add_argument(
     "--flask-session-mongodb",

@@ -52,9 +52,17 @@ use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::Record;
 
-/// Flask-Session's `SESSION_FILE_THRESHOLD` default.
+/// Flask-Session's `SESSION_FILE_THRESHOLD` default, what a URL without `?threshold=` gets.
+///
+/// ```
+/// assert_eq!(tessera::store::flask_session_file::DEFAULT_THRESHOLD, 500);
+/// ```
 pub const DEFAULT_THRESHOLD: u64 = 500;
-/// Flask-Session's `SESSION_FILE_MODE` default (`384`).
+/// Flask-Session's `SESSION_FILE_MODE` default (`384`), what a URL without `?mode=` gets.
+///
+/// ```
+/// assert_eq!(tessera::store::flask_session_file::DEFAULT_MODE, 384);
+/// ```
 pub const DEFAULT_MODE: u32 = 0o600;
 /// How many entries [`SessionStore::clear_expired`] examines per hold of the lock.
 const BATCH: usize = 256;
