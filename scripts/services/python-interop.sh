@@ -4,8 +4,8 @@
 # 127.0.0.1:5101 Flask's cookie session, 127.0.0.1:5102 Django's signed_cookies, 127.0.0.1:5103
 # Flask-Session on the Redis at 127.0.0.1:6379, 127.0.0.1:5104 Flask-Session on the memcached at
 # 127.0.0.1:11211, 127.0.0.1:5105 Flask-Session on that Redis with every setting at its default
-# (SESSION_TYPE="redis" alone); Flask-Session's other backends: 127.0.0.1:5121 filesystem (whose pickles
-# tessera refuses; the tests check that they still are pickles), 127.0.0.1:5122 MongoDB (the
+# (SESSION_TYPE="redis" alone); Flask-Session's other backends: 127.0.0.1:5121 filesystem (cachelib's layout,
+# pickled; the tests check tessera names its files alike), 127.0.0.1:5122 MongoDB (the
 # MongoDB-wire server at 127.0.0.1:27018), 127.0.0.1:5123 SQLAlchemy on PostgreSQL (database
 # test), 127.0.0.1:5124 SQLAlchemy on an SQLite file, 127.0.0.1:5125 SQLAlchemy on the MariaDB
 # at 127.0.0.1:3306 (database test, through PyMySQL); and Django's server-side engines:

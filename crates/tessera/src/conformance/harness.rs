@@ -62,8 +62,11 @@ pub struct Harness {
     /// How to run the store's migration again, for stores that have one.
     pub migrate: Option<Migrator>,
     /// How to write a record as the other framework does, for stores keeping the
-    /// `flask-session` profile's records.
+    /// `flask-session` profile's records, or pickled ones of the `django` profile.
     pub foreign: Option<ForeignWriter>,
+    /// The foreign writer's framework pickles the session dict there (Flask-Session's
+    /// `filesystem` backend, Django's cache engines): the cases hand it pickles, not msgpack.
+    pub foreign_pickles: bool,
 }
 
 impl Harness {
@@ -79,6 +82,7 @@ impl Harness {
             url: None,
             migrate: None,
             foreign: None,
+            foreign_pickles: false,
         }
     }
 
@@ -141,6 +145,14 @@ impl Harness {
         }));
         self
     }
+
+    /// The foreign writer's framework keeps the session dict pickled there, as Flask-Session's
+    /// `filesystem` backend and Django's cache engines do: the cases write pickles with it.
+    #[must_use]
+    pub fn with_foreign_pickles(mut self) -> Self {
+        self.foreign_pickles = true;
+        self
+    }
 }
 
 impl fmt::Debug for Harness {
@@ -154,6 +166,7 @@ impl fmt::Debug for Harness {
             .field("url", &self.url)
             .field("migrate", &self.migrate.is_some())
             .field("foreign", &self.foreign.is_some())
+            .field("foreign_pickles", &self.foreign_pickles)
             .finish()
     }
 }

@@ -65,16 +65,45 @@ const PYTHON_CAROL: &[u8] = b"\x81\xa4user\xa5carol";
 /// `pickle.dumps({"user": "ada"}, protocol=4)`, as Flask-Session before 0.7 stored sessions.
 const PICKLED_ADA: &[u8] =
     b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x03ada\x94s.";
+/// `pickle.dumps({"_permanent": True, "user": "bob"}, 5)`, as cachelib writes it.
+const PICKLED_BOB_FLASK: &[u8] = b"\x80\x05\x95 \x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\n_permanent\x94\x88\x8c\x04user\x94\x8c\x03bob\x94u.";
+/// `pickle.dumps({"user": "bob"}, 5)`, as Django's cache engines write it.
+const PICKLED_BOB: &[u8] =
+    b"\x80\x05\x95\x11\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x03bob\x94s.";
+/// `pickle.dumps({"user": "carol"}, 5)`.
+const PICKLED_CAROL: &[u8] =
+    b"\x80\x05\x95\x13\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04user\x94\x8c\x05carol\x94s.";
+/// `pickle.dumps({"user": "ada", "at": datetime.datetime(2030, 1, 1)}, 5)`: not plain data.
+const PICKLED_DATETIME: &[u8] = b"\x80\x05\x95@\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x04user\x94\x8c\x03ada\x94\x8c\x02at\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xee\x01\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94u.";
 
-/// The harness's foreign writer, if it has one; the suite knows Flask-Session's bytes only.
+/// The harness's foreign writer, if it has one; the suite knows Flask-Session's msgpack and
+/// the pickled dicts of Flask-Session's `filesystem` backend and Django's cache engines.
 fn foreign(h: &Harness) -> Option<&ForeignWriter> {
     let write = h.foreign.as_ref()?;
-    assert_eq!(
-        h.store.profile(),
-        Profile::FlaskSession,
-        "the foreign-record cases write Flask-Session's records"
+    let profile = h.store.profile();
+    assert!(
+        profile == Profile::FlaskSession || (h.foreign_pickles && profile == Profile::Django),
+        "the foreign-record cases write Flask-Session's records, or pickled Django ones"
     );
     Some(write)
+}
+
+/// `{"_permanent": True, "user": "bob"}` for Flask-Session, `{"user": "bob"}` for Django: a
+/// session at the default expiry, as the foreign framework writes it.
+fn bob(h: &Harness) -> &'static [u8] {
+    match (h.foreign_pickles, h.store.profile()) {
+        (false, _) => PYTHON_BOB,
+        (true, Profile::FlaskSession) => PICKLED_BOB_FLASK,
+        (true, _) => PICKLED_BOB,
+    }
+}
+
+fn carol(h: &Harness) -> &'static [u8] {
+    if h.foreign_pickles {
+        PICKLED_CAROL
+    } else {
+        PYTHON_CAROL
+    }
 }
 
 /// A record Flask-Session wrote loads, with its deadline to the second; once expired it is
@@ -87,7 +116,7 @@ pub async fn records_python_wrote_are_read_and_expired_ones_ignored(h: Harness) 
     let id = id(&h);
     // Python's deadlines carry microseconds.
     let deadline = now + Duration::minutes(10) + Duration::microseconds(123_456);
-    write(id.clone(), PYTHON_BOB.to_vec(), deadline).await;
+    write(id.clone(), bob(&h).to_vec(), deadline).await;
     let loaded = h
         .store
         .load(&id)
@@ -129,7 +158,7 @@ pub async fn a_python_write_between_load_and_save_is_a_conflict(h: Harness) {
     };
     written(&h.store, &id, &user("ada"), Expected::Absent).await;
     let loaded = h.store.load(&id).await.unwrap().unwrap();
-    write(id.clone(), PYTHON_CAROL.to_vec(), loaded.record.expires_at).await;
+    write(id.clone(), carol(&h).to_vec(), loaded.record.expires_at).await;
     let saved = h
         .store
         .save(&id, &user("dave"), Expected::Version(loaded.version))
@@ -140,23 +169,22 @@ pub async fn a_python_write_between_load_and_save_is_a_conflict(h: Harness) {
     assert_eq!(now.record.data.get("user"), Some(&json!("carol")));
 }
 
-/// A pickled record (older Flask-Session) is corrupt, with a reason saying why, and never
-/// unpickled.
+/// A pickle the store must not run is corrupt, with a reason saying why: where the framework
+/// stores msgpack, any pickle (older Flask-Session's); where it pickles, one that is not plain
+/// data (a `datetime`, which only a `GLOBAL` and a `REDUCE` can build).
 ///
 /// Needs [`Harness::foreign`].
 pub async fn pickled_records_are_refused_never_unpickled(h: Harness) {
     let Some(write) = foreign(&h) else { return };
     let id = id(&h);
-    write(
-        id.clone(),
-        PICKLED_ADA.to_vec(),
-        now(&h) + Duration::minutes(10),
-    )
-    .await;
+    let (bytes, reason) = if h.foreign_pickles {
+        (PICKLED_DATETIME, "STACK_GLOBAL")
+    } else {
+        (PICKLED_ADA, "pickle")
+    };
+    write(id.clone(), bytes.to_vec(), now(&h) + Duration::minutes(10)).await;
     let err = h.store.load(&id).await.unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
-    let why = std::error::Error::source(&err)
-        .expect("the reason")
-        .to_string();
-    assert!(why.contains("tessera never unpickles"), "{why}");
+    let why = crate::chain::Chain(&err).to_string();
+    assert!(why.contains(reason), "{why}");
 }

@@ -96,8 +96,10 @@ impl Error {
     }
 }
 
-// What the stores that keep bytes a codec made (all but memory and file) turn codec failures into.
+// What the stores that keep bytes a codec made (all but memory and tessera's own files) turn
+// codec failures into.
 #[cfg(any(
+    feature = "file",
     feature = "redis",
     feature = "memcached",
     feature = "mongodb",

@@ -191,6 +191,8 @@ where
     match tokio::time::timeout(after, task).await {
         Err(_) => Err(Error::Timeout { op, after }),
         Ok(Err(join)) => Err(Error::unavailable(op, join)),
+        // A wait the work bounded itself (for a lock) ran out: the store's timeout.
+        Ok(Ok(Err(e))) if e.kind() == io::ErrorKind::TimedOut => Err(Error::Timeout { op, after }),
         Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
     }
 }

@@ -13,6 +13,8 @@ pub mod django_file;
 mod error;
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "file")]
+pub mod flask_session_file;
 mod matrix;
 #[cfg(feature = "memcached")]
 pub mod memcached;

@@ -35,7 +35,10 @@ use super::{Error, OpenOptions, SharedStore};
 /// With the `django` profile, SQL URLs open a [`DjangoDbStore`](crate::store::sql::DjangoDbStore)
 /// on Django's `django_session` table and `file:///dir` a
 /// [`DjangoFileStore`](crate::store::django_file::DjangoFileStore) in Django's
-/// `SESSION_FILE_PATH` layout; both need `options.keys`.
+/// `SESSION_FILE_PATH` layout; both need `options.keys`. With the `flask-session` profile,
+/// `file:///dir[?threshold=500&mode=0600]` opens a
+/// [`FlaskSessionFileStore`](crate::store::flask_session_file::FlaskSessionFileStore) in
+/// Flask-Session's `SESSION_FILE_DIR`, cachelib's layout.
 ///
 /// SQL URLs take `?table=` (default `tessera_sessions`), `?migrate=false` and
 /// `?max_connections=`; PostgreSQL also `?schema=`. MongoDB URLs take `?collection=` (default
@@ -121,6 +124,10 @@ async fn connect(backend: Backend, url: &str, options: &OpenOptions) -> Result<S
         #[cfg(feature = "file")]
         Backend::File if options.profile == Profile::Django => Ok(std::sync::Arc::new(
             super::django_file::DjangoFileStore::open(url, options).await?,
+        )),
+        #[cfg(feature = "file")]
+        Backend::File if options.profile == Profile::FlaskSession => Ok(std::sync::Arc::new(
+            super::flask_session_file::FlaskSessionFileStore::open(url, options).await?,
         )),
         #[cfg(feature = "file")]
         Backend::File => Ok(std::sync::Arc::new(
@@ -212,6 +219,36 @@ mod tests {
                 }
                 Err(other) => panic!("{url}: {other}"),
             }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn flask_session_files_open_in_cachelibs_layout() {
+        let options =
+            OpenOptions::default().with_profile(Profile::FlaskSession, ExpiryPolicy::default());
+        let dir = std::env::temp_dir().join(format!("tessera-open-fs-{}", std::process::id()));
+        let url = format!("file://{}?threshold=7&mode=0640", dir.display());
+        let opened = open(&url, &options).await;
+        if cfg!(feature = "file") {
+            let store = opened.unwrap();
+            assert_eq!(store.profile(), Profile::FlaskSession);
+            let shown = format!("{store:?}");
+            assert!(
+                shown.contains("FlaskSessionFileStore") && shown.contains("threshold: 7"),
+                "{shown}"
+            );
+            // cachelib's count file, written on opening as cachelib's constructor does.
+            let count =
+                dir.join("79bc207ee04a581ab2348ca1f3494e64cd0ec36128735b8c6bc85ddd8fe1938c");
+            assert_eq!(std::fs::read(count).unwrap(), b"\0\0\0\0\x80\x05K\x00.");
+            let bad = format!("file://{}?mode=0o9", dir.display());
+            assert!(matches!(
+                open(&bad, &options).await,
+                Err(Error::BadUrl { .. })
+            ));
+        } else {
+            assert!(matches!(opened, Err(Error::FeatureDisabled { .. })));
         }
         let _ = std::fs::remove_dir_all(dir);
     }

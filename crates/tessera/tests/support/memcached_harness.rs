@@ -31,6 +31,7 @@ pub async fn connect(prefix: &str, options: OpenOptions) -> Option<MemcachedStor
 
 /// A harness with its own key prefix; every key written is deleted when the test ends.
 pub async fn harness(options: OpenOptions) -> Option<Harness> {
+    let pickles = options.profile == tessera::Profile::Django;
     let prefix = format!("{}:", super::unique("tessera-test:"));
     let store = connect(&prefix, options.clone()).await?;
     let peer = connect(&prefix, options).await?;
@@ -62,6 +63,31 @@ pub async fn harness(options: OpenOptions) -> Option<Harness> {
             .unwrap();
         }
     };
-    let harness = Tracked::harness(store, peer, &cleanup);
-    Some(harness.expired_by_the_server().with_corrupter(corrupt))
+    let (writer, written, writer_addr) = (store.clone(), cleanup.clone(), address(&url()));
+    // What Django's PyMemcacheCache `set` does: the pickle under pymemcache's pickle flag,
+    // expiring at the deadline (a Unix time, as memcached takes any over 30 days).
+    let foreign = move |id: tessera::SessionId, bytes: Vec<u8>, at: time::OffsetDateTime| {
+        written.note(&id);
+        let (key, addr) = (writer.key(&id), writer_addr.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut command =
+                    format!("set {key} 1 {} {}\r\n", at.unix_timestamp(), bytes.len()).into_bytes();
+                command.extend_from_slice(&bytes);
+                command.extend_from_slice(b"\r\n");
+                let reply = super::memcached_command(&addr, &command).unwrap();
+                assert_eq!(reply.trim(), "STORED");
+            })
+            .await
+            .unwrap();
+        }
+    };
+    let harness = Tracked::harness(store, peer, &cleanup)
+        .expired_by_the_server()
+        .with_corrupter(corrupt);
+    Some(if pickles {
+        harness.with_foreign_pickles().with_foreign_writer(foreign)
+    } else {
+        harness
+    })
 }

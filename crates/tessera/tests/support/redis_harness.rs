@@ -16,6 +16,7 @@ pub async fn harness(url: String, what: &str) -> Option<Harness> {
 
 /// [`harness`], with `options` (a profile) besides the key prefix and timeout.
 pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Option<Harness> {
+    let pickles = options.profile == tessera::Profile::Django;
     let options = options
         .with_key_prefix(format!("{}:", super::unique("tessera-test:")))
         .with_timeout(Duration::from_secs(5));
@@ -32,6 +33,38 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
     });
     let planter = store.clone();
     let planted = cleanup.clone();
+    let (writer, written, writer_url) = (store.clone(), cleanup.clone(), url.clone());
+    // What Django's RedisCache `set` does: the bytes, with the deadline as the TTL.
+    let foreign = move |id: tessera::SessionId, bytes: Vec<u8>, at: time::OffsetDateTime| {
+        written.note(&id);
+        let (key, url) = (writer.key(&id), writer_url.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&key)
+                    .arg(bytes)
+                    .arg("EXAT")
+                    .arg(at.unix_timestamp());
+                if let Some(rest) = url.strip_prefix("redis+cluster://") {
+                    let nodes: Vec<String> =
+                        rest.split(',').map(|n| format!("redis://{n}")).collect();
+                    let mut con = redis::cluster::ClusterClient::new(nodes)
+                        .unwrap()
+                        .get_connection()
+                        .unwrap();
+                    let _: () = cmd.query(&mut con).unwrap();
+                } else {
+                    let mut con = redis::Client::open(url.as_str())
+                        .unwrap()
+                        .get_connection()
+                        .unwrap();
+                    let _: () = cmd.query(&mut con).unwrap();
+                }
+            })
+            .await
+            .unwrap();
+        }
+    };
     let corrupt = move |id: tessera::SessionId| {
         let planter = planter.clone();
         let url = url.clone();
@@ -62,6 +95,12 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
             .unwrap();
         }
     };
-    let harness = Tracked::harness(store, peer, &cleanup);
-    Some(harness.expired_by_the_server().with_corrupter(corrupt))
+    let harness = Tracked::harness(store, peer, &cleanup)
+        .expired_by_the_server()
+        .with_corrupter(corrupt);
+    Some(if pickles {
+        harness.with_foreign_pickles().with_foreign_writer(foreign)
+    } else {
+        harness
+    })
 }
