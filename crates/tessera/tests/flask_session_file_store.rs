@@ -155,7 +155,7 @@ async fn files_are_cachelibs_layout() {
     let bytes = std::fs::read(&path).unwrap();
     // The deadline's whole seconds (2030-01-01 01:00:00), native order, then the codec's bytes.
     assert_eq!(bytes[..4], 1_893_459_600u32.to_ne_bytes());
-    let codec = options.codec().unwrap();
+    let codec = options.codec_for(tessera::store::Backend::File).unwrap();
     assert_eq!(bytes[4..], codec.encode(&record).unwrap());
     #[cfg(unix)]
     {
@@ -261,7 +261,7 @@ async fn expired_files_stay_until_cleared_and_zero_never_expires() {
     .await;
     // An entry with header 0, as cachelib writes for a timeout of 0.
     let mut forever = vec![0u8; 4];
-    let codec = options.codec().unwrap();
+    let codec = options.codec_for(tessera::store::Backend::File).unwrap();
     forever.extend(
         codec
             .encode(&user(&clock, "bob", Duration::hours(1)))

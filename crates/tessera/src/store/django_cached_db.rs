@@ -12,12 +12,9 @@ use super::cached::DEFAULT_CACHE_TIMEOUT;
 use super::{Error, Expected, Loaded, Saved, SessionStore, SharedStore};
 use crate::clock::{self, SharedClock};
 use crate::id::SessionId;
+use crate::interop::pyjson::{self, Ascii, Keys};
 use crate::interop::{django, Profile};
 use crate::record::{Record, Version};
-
-/// The bit that marks a version read from the cache: a hash of the session dict, not the
-/// database's version (whose content hashes fit in 48 bits).
-const FROM_CACHE: u64 = 1 << 63;
 
 /// Django's `cached_db` engine: the `django_session` row is the truth, and Django's own cache
 /// entry (`:1:django.contrib.sessions.cached_db<key>`, the pickled session dict) is kept as
@@ -35,11 +32,13 @@ const FROM_CACHE: u64 = 1 << 63;
 ///   the row is still the one written: if another writer got in between, the entry is removed
 ///   rather than left behind the database.
 /// - **Deletes** (logout, flush, a cycled id) remove the row, then the entry.
-/// - **Versions**: Django's entry carries no version, so a session read from the cache has a
-///   version derived from its data. A write naming such a version first reads the row and
-///   goes ahead, on the row's own version, only if the row holds the same data; otherwise it
-///   is a [`Saved::Conflict`], and the middleware's reload reads the row. No update is lost,
-///   between tessera's processes or with Django's (whose writes are unconditional).
+/// - **Versions**: neither Django's entry nor its row carries a version, and the row's bytes
+///   differ from the entry's, so a session's version here is a hash of its dict as Django
+///   holds it, whichever copy it was read from. A write first reads the row and goes ahead,
+///   conditionally on the row's own bytes, only if the row holds the dict that was read;
+///   otherwise it is a [`Saved::Conflict`], and the middleware's reload reads the row. No
+///   update is lost, between tessera's processes or with Django's (whose writes are
+///   unconditional), at the cost of one more read of the row per write.
 ///
 /// The cache's failures (or an operation past the cache timeout, [`DEFAULT_CACHE_TIMEOUT`] by
 /// default) never fail a request: they are logged and the database answers alone; a failed
@@ -158,16 +157,30 @@ async fn load_entry(cache: &SharedStore, id: &SessionId) -> Result<Option<Versio
     }
 }
 
-/// The version of a session read from Django's cache entry: a hash of its dict as Django
-/// holds it, marked [`FROM_CACHE`].
-fn cached_version(record: &Record) -> Version {
+/// The version of a session: a hash of its dict as Django holds it, whichever copy it was
+/// read from.
+fn dict_version(record: &Record) -> Version {
     use sha2::{Digest, Sha256};
-    // `Data` and serde_json's maps are ordered: the same dict gives the same bytes.
-    let bytes = serde_json::to_vec(&django::dict_from_record(record)).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
+    // Django's dict, its keys sorted at every level (serde_json may keep insertion order).
+    let dict: serde_json::Map<String, serde_json::Value> =
+        django::dict_from_record(record).into_iter().collect();
+    let text = pyjson::dumps(
+        &serde_json::Value::Object(dict),
+        Keys::Sorted,
+        Ascii::Escape,
+    );
+    let digest = Sha256::digest(text.as_bytes());
     let mut be = [0u8; 8];
-    be[1..].copy_from_slice(&digest[..7]);
-    Version::new(FROM_CACHE | u64::from_be_bytes(be))
+    be.copy_from_slice(&digest[..8]);
+    Version::new(u64::from_be_bytes(be))
+}
+
+/// `loaded` with its version as this store gives it.
+fn by_dict(loaded: Loaded) -> Loaded {
+    Loaded {
+        version: dict_version(&loaded.record),
+        record: loaded.record,
+    }
 }
 
 #[async_trait]
@@ -184,11 +197,7 @@ impl SessionStore for DjangoCachedDbStore {
             .await
         {
             Some(Ok(Some(entry))) if !entry.record.is_expired(self.clock.now()) => {
-                let version = cached_version(&entry.record);
-                return Ok(Some(Loaded {
-                    record: entry.record,
-                    version,
-                }));
+                return Ok(Some(by_dict(entry)));
             }
             Some(Ok(Some(_)) | Err(())) => {
                 self.invalidate(id).await;
@@ -209,7 +218,7 @@ impl SessionStore for DjangoCachedDbStore {
                 )
                 .await;
         }
-        Ok(loaded)
+        Ok(loaded.map(by_dict))
     }
 
     async fn save(
@@ -219,29 +228,31 @@ impl SessionStore for DjangoCachedDbStore {
         expected: Expected,
     ) -> Result<Saved, Error> {
         let expected = match expected {
-            Expected::Version(v) if v.get() & FROM_CACHE != 0 => {
-                // Read from the cache: go ahead only if the row holds what was read.
-                match self.db.load(id).await? {
-                    Some(row) if cached_version(&row.record) == v => Expected::Version(row.version),
-                    _ => {
-                        self.invalidate(id).await;
-                        return Ok(Saved::Conflict);
-                    }
+            Expected::Absent => Expected::Absent,
+            // Go ahead only if the row holds what was read, and only while it still does.
+            Expected::Version(v) => match self.db.reload(id).await? {
+                Some(row) if dict_version(&row.record) == v => Expected::Version(row.version),
+                _ => {
+                    self.invalidate(id).await;
+                    return Ok(Saved::Conflict);
                 }
-            }
-            other => other,
+            },
         };
-        let saved = self.db.save(id, record, expected).await?;
-        match saved {
-            Saved::Written(version) => self.write_through(id, record, version).await,
-            Saved::Conflict => self.invalidate(id).await,
+        match self.db.save(id, record, expected).await? {
+            Saved::Written(version) => {
+                self.write_through(id, record, version).await;
+                Ok(Saved::Written(dict_version(record)))
+            }
+            Saved::Conflict => {
+                self.invalidate(id).await;
+                Ok(Saved::Conflict)
+            }
         }
-        Ok(saved)
     }
 
     async fn reload(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         self.invalidate(id).await;
-        self.db.reload(id).await
+        Ok(self.db.reload(id).await?.map(by_dict))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
@@ -287,19 +298,18 @@ mod tests {
     }
 
     #[test]
-    fn cached_versions_follow_the_dict_not_the_deadline() {
+    fn versions_follow_the_dict_not_the_deadline() {
         let at = datetime!(2030-01-01 0:00 UTC);
         let a = record("1", Expiry::Default, at);
-        let v = cached_version(&a);
-        assert_ne!(v.get() & FROM_CACHE, 0);
+        let v = dict_version(&a);
         // A touch moves the deadline, not the version.
         assert_eq!(
-            cached_version(&record("1", Expiry::Default, at + Duration::hours(1))),
+            dict_version(&record("1", Expiry::Default, at + Duration::hours(1))),
             v
         );
-        assert_ne!(cached_version(&record("2", Expiry::Default, at)), v);
+        assert_ne!(dict_version(&record("2", Expiry::Default, at)), v);
         assert_ne!(
-            cached_version(&record("1", Expiry::Age(Duration::seconds(60)), at)),
+            dict_version(&record("1", Expiry::Age(Duration::seconds(60)), at)),
             v,
             "_session_expiry is part of Django's dict"
         );

@@ -512,11 +512,11 @@ mod tests {
             err.contains("the flask-session layout needs SESSION_KEY_PREFIX"),
             "{err}"
         );
-        let options = OpenOptions::default().with_profile(Profile::Django, policy);
+        let options = OpenOptions::default().with_profile(Profile::Flask, policy);
         let err = MemcachedStore::connect("memcached://127.0.0.1:1", &options)
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not django's"), "{err}");
+        assert!(err.contains("not flask's"), "{err}");
     }
 }

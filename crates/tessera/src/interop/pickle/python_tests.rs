@@ -45,7 +45,8 @@ def from_json(v):
                 (ek, ex), = x.items()
                 assert ek.endswith("__") and ek[:-2] in TAGS, ek
                 return {ek[:-2]: from_json(ex)}
-        return {k: from_json(x) for k, x in v.items()}
+        # dumps writes dicts in key order, whatever order the JSON map keeps.
+        return {k: from_json(v[k]) for k in sorted(v)}
     return v
 
 def same(a, b):
