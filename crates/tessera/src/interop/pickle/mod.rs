@@ -73,6 +73,7 @@ mod dump;
 mod error;
 mod load;
 mod opcodes;
+mod text;
 mod value;
 
 #[cfg(test)]
