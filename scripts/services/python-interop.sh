@@ -18,8 +18,9 @@
 # scripts/test) need not be up yet; PostgreSQL must be, for `migrate`.
 # Files live under target/services/. The newest Django
 # (interop/python/requirements-django-newest.txt, which needs Python 3.12: taken from PATH or
-# pyenv) runs the same Django apps on 127.0.0.1:5141-5145 (db on PostgreSQL, db on SQLite,
-# file, signed_cookies, db on MariaDB). Idempotent.
+# pyenv) runs the same Django apps on 127.0.0.1:5141-5148 (db on PostgreSQL, db on SQLite,
+# file, signed_cookies, db on MariaDB, cache on Redis, cache on memcached, cached_db).
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -119,3 +120,10 @@ start django-newest-file 5143 django_app.py --engine file --file-path "$PWD/$log
 start django-newest 5144 django_app.py
 start django-newest-db-mysql 5145 django_app.py --engine db \
   --database "${TESSERA_DJANGO_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+start django-newest-cache-redis 5146 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"
+start django-newest-cache-memcached 5147 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_MEMCACHED_URL:-memcached://127.0.0.1:11211}"
+start django-newest-cached-db 5148 django_app.py --engine cached_db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"
