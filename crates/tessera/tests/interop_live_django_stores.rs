@@ -124,8 +124,8 @@ impl Backend {
         }
     }
 
-    /// The cache the engine keeps its entries in, and the `SESSION_CACHE_URL` tessera shares
-    /// it through (`cached_db` only: the `cache` engine's cache is its `SESSION_URL`).
+    /// The cache the engine keeps its entries in: for `cache` tessera's `SESSION_URL`, for
+    /// `cached_db` its `SESSION_CACHE_URL`.
     fn cache(&self) -> Option<Cache> {
         match self {
             Self::CacheRedis | Self::CachedDb => Some(Cache::Redis),
@@ -181,15 +181,10 @@ impl Backend {
     async fn tamper(&self, key: &str) {
         if let Some(cache) = self.cache() {
             let entry_key = self.cache_key(key);
-            let entry = cache.get(&entry_key).await;
-            assert!(
-                entry.is_some() || matches!(self, Self::CachedDb),
-                "no cache entry to tamper with"
-            );
-            if let Some(entry) = entry {
-                let cut = &entry.value[..entry.value.len() - 1];
-                cache.set(&entry_key, cut, entry.flags, entry.ttl).await;
-            }
+            // Both Django and tessera write the entry with the session.
+            let entry = cache.get(&entry_key).await.expect("a cache entry");
+            let cut = &entry.value[..entry.value.len() - 1];
+            cache.set(&entry_key, cut, entry.flags, entry.ttl).await;
         }
         match self {
             Self::CacheRedis | Self::CacheMemcached => {}
