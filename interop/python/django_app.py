@@ -7,11 +7,23 @@
     SECRET_KEY=... python django_app.py --port 5114 --engine db \
         --database mysql://root@127.0.0.1:3306/test                        # db on MariaDB/MySQL
     SECRET_KEY=... python django_app.py --port 5113 --engine file --file-path /path/dir
+    SECRET_KEY=... python django_app.py --port 5115 --engine cache \
+        --cache redis://127.0.0.1:6379/0                                   # cache on Redis
+    SECRET_KEY=... python django_app.py --port 5116 --engine cache \
+        --cache memcached://127.0.0.1:11211                                # cache on memcached
+    SECRET_KEY=... python django_app.py --port 5117 --engine cached_db \
+        --database postgres://postgres@127.0.0.1:5432/test --cache redis://127.0.0.1:6379/0
 
-With `--engine db` it runs `migrate sessions` at startup, which creates `django_session`.
+With `--engine db` or `cached_db` it runs `migrate sessions` at startup, which creates
+`django_session`. `--cache` is the default cache (Django's `RedisCache` for `redis://`,
+`PyMemcacheCache` for `memcached://host:port`), with Django's `KEY_PREFIX` and `VERSION`
+unless `--cache-key-prefix` or `--cache-version` is given. Whatever `SESSION_SERIALIZER` is,
+these engines hand the session dict itself to the cache, which pickles it: a `datetime` (the
+`/set-datetime/<key>` view) is kept there, while `db` and `cached_db`'s table hold JSON.
 """
 
 import argparse
+import datetime
 import os
 import sys
 from urllib.parse import unquote, urlparse
@@ -21,10 +33,21 @@ from django.conf import settings
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, default=5102)
-parser.add_argument("--engine", choices=["signed_cookies", "db", "file"], default="signed_cookies")
-parser.add_argument("--database", help="postgres:// or mysql:// URL, or SQLite file path (--engine db)")
+parser.add_argument(
+    "--engine", choices=["signed_cookies", "db", "file", "cache", "cached_db"], default="signed_cookies"
+)
+parser.add_argument(
+    "--database", help="postgres:// or mysql:// URL, or SQLite file path (--engine db, cached_db)"
+)
 parser.add_argument("--file-path", help="SESSION_FILE_PATH (--engine file)")
+parser.add_argument(
+    "--cache", help="redis://host:port/db or memcached://host:port (--engine cache, cached_db)"
+)
+parser.add_argument("--cache-key-prefix", help="the cache's KEY_PREFIX (Django's default: '')")
+parser.add_argument("--cache-version", type=int, help="the cache's VERSION (Django's default: 1)")
 args = parser.parse_args()
+if args.engine in ("cache", "cached_db") and not args.cache:
+    parser.error(f"--engine {args.engine} needs --cache")
 
 
 def server(spec, backend, name, user, port):
@@ -56,7 +79,29 @@ def database(spec):
     return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": spec}}
 
 
+def caches(spec):
+    if spec is None:
+        return {}
+    if spec.startswith("redis://"):
+        cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": spec}
+    elif spec.startswith("memcached://"):
+        url = urlparse(spec)
+        cache = {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": f"{url.hostname or '127.0.0.1'}:{url.port or 11211}",
+        }
+    else:
+        raise SystemExit(f"--cache {spec!r}: expected redis:// or memcached://")
+    if args.cache_key_prefix is not None:
+        cache["KEY_PREFIX"] = args.cache_key_prefix
+    if args.cache_version is not None:
+        cache["VERSION"] = args.cache_version
+    return {"default": cache}
+
+
 extra = {}
+if args.cache:
+    extra["CACHES"] = caches(args.cache)
 if args.engine == "file":
     os.makedirs(args.file_path, exist_ok=True)
     extra["SESSION_FILE_PATH"] = args.file_path
@@ -133,6 +178,12 @@ def expiry_default(request):
     return describe(request)
 
 
+def set_datetime(request, key):
+    # A value only pickle keeps: the cache engine stores it, JSON could not.
+    request.session[key] = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    return describe(request)
+
+
 def login(request, user):
     # What django.contrib.auth.login does to the session, without the auth app's tables.
     request.session.cycle_key()
@@ -152,6 +203,7 @@ urlpatterns = [
     path("expiry/<int:seconds>", expiry),
     path("expiry-default", expiry_default),
     path("types", types),
+    path("set-datetime/<str:key>", set_datetime),
     path("login/<str:user>", login),
     path("logout", logout),
 ]
@@ -162,7 +214,7 @@ if __name__ == "__main__":
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
 
-    if args.engine == "db":
+    if args.engine in ("db", "cached_db"):
         call_command("migrate", "sessions", verbosity=0)
 
     class Quiet(WSGIRequestHandler):

@@ -10,11 +10,17 @@
 # test), 127.0.0.1:5124 SQLAlchemy on an SQLite file, 127.0.0.1:5125 SQLAlchemy on the MariaDB
 # at 127.0.0.1:3306 (database test, through PyMySQL); and Django's server-side engines:
 # 127.0.0.1:5111 db on PostgreSQL (database test), 127.0.0.1:5112 db on an SQLite file,
-# 127.0.0.1:5113 the file engine, 127.0.0.1:5114 db on MariaDB (database test, PyMySQL).
+# 127.0.0.1:5113 the file engine, 127.0.0.1:5114 db on MariaDB (database test, PyMySQL);
+# and Django's cache engines: 127.0.0.1:5115 cache on the Redis at 127.0.0.1:6379 (db 0),
+# 127.0.0.1:5116 cache on the memcached at 127.0.0.1:11211, 127.0.0.1:5117 cached_db on
+# PostgreSQL (database test) with that Redis as its cache. Django connects to its caches on
+# the first request, so Redis (scripts/services/redis.sh, started after this script by
+# scripts/test) need not be up yet; PostgreSQL must be, for `migrate`.
 # Files live under target/services/. The newest Django
 # (interop/python/requirements-django-newest.txt, which needs Python 3.12: taken from PATH or
-# pyenv) runs the same Django apps on 127.0.0.1:5141-5145 (db on PostgreSQL, db on SQLite,
-# file, signed_cookies, db on MariaDB). Idempotent.
+# pyenv) runs the same Django apps on 127.0.0.1:5141-5148 (db on PostgreSQL, db on SQLite,
+# file, signed_cookies, db on MariaDB, cache on Redis, cache on memcached, cached_db).
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -74,6 +80,13 @@ start django-db-sqlite 5112 django_app.py --engine db --database "$PWD/$logs/dja
 start django-file 5113 django_app.py --engine file --file-path "$PWD/$logs/django-file-sessions"
 start django-db-mysql 5114 django_app.py --engine db \
   --database "${TESSERA_DJANGO_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+start django-cache-redis 5115 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"
+start django-cache-memcached 5116 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_MEMCACHED_URL:-memcached://127.0.0.1:11211}"
+start django-cached-db 5117 django_app.py --engine cached_db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
 # The newest Django on the package index needs Python 3.12 or newer, not Debian's 3.11.
 py312=""
@@ -107,3 +120,10 @@ start django-newest-file 5143 django_app.py --engine file --file-path "$PWD/$log
 start django-newest 5144 django_app.py
 start django-newest-db-mysql 5145 django_app.py --engine db \
   --database "${TESSERA_DJANGO_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+start django-newest-cache-redis 5146 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"
+start django-newest-cache-memcached 5147 django_app.py --engine cache \
+  --cache "${TESSERA_DJANGO_MEMCACHED_URL:-memcached://127.0.0.1:11211}"
+start django-newest-cached-db 5148 django_app.py --engine cached_db \
+  --database "${TESSERA_DJANGO_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+  --cache "${TESSERA_DJANGO_REDIS_URL:-redis://127.0.0.1:6379/0}"

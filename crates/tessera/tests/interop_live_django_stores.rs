@@ -1,13 +1,17 @@
 //! tessera and real Django 5.2 apps sharing server-side sessions through one store, over HTTP,
 //! in both directions: the `db` engine on PostgreSQL (127.0.0.1:5111), on an SQLite file
-//! (127.0.0.1:5112) and on MariaDB (127.0.0.1:5114, through PyMySQL), and the `file` engine
-//! (127.0.0.1:5113). The Django apps are started by `scripts/services/python-interop.sh`; a
+//! (127.0.0.1:5112) and on MariaDB (127.0.0.1:5114, through PyMySQL), the `file` engine
+//! (127.0.0.1:5113), the `cache` engine on Redis (127.0.0.1:5115) and on memcached
+//! (127.0.0.1:5116, PyMemcacheCache), and `cached_db` on PostgreSQL with Redis as its cache
+//! (127.0.0.1:5117). The Django apps are started by `scripts/services/python-interop.sh`; a
 //! missing one skips loudly, or fails under `TESSERA_REQUIRE_SERVICES=1`.
 #![cfg(all(
     feature = "postgres",
     feature = "sqlite",
     feature = "mysql",
     feature = "file",
+    feature = "redis",
+    feature = "memcached",
     feature = "conformance"
 ))]
 #![allow(clippy::unwrap_used)]
@@ -22,8 +26,10 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 use tessera::clock::ManualClock;
 use tessera::config::SessionConfigBuilder;
+use tessera::interop::pickle::loads_dict;
 use tessera::{Expiry, Profile, Session, SessionConfig, SessionLayer, Storage};
 use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use tessera::conformance::server_or_skip;
 
@@ -45,6 +51,12 @@ enum Backend {
     Sqlite,
     MySql,
     File,
+    /// The `cache` engine on Redis.
+    CacheRedis,
+    /// The `cache` engine on memcached.
+    CacheMemcached,
+    /// `cached_db`: PostgreSQL, with Redis as its cache.
+    CachedDb,
 }
 
 impl Backend {
@@ -54,6 +66,12 @@ impl Backend {
             Self::Sqlite => env("TESSERA_DJANGO_DB_SQLITE_URL", "http://127.0.0.1:5112"),
             Self::MySql => env("TESSERA_DJANGO_DB_MYSQL_URL", "http://127.0.0.1:5114"),
             Self::File => env("TESSERA_DJANGO_FILE_URL", "http://127.0.0.1:5113"),
+            Self::CacheRedis => env("TESSERA_DJANGO_CACHE_REDIS_URL", "http://127.0.0.1:5115"),
+            Self::CacheMemcached => env(
+                "TESSERA_DJANGO_CACHE_MEMCACHED_URL",
+                "http://127.0.0.1:5116",
+            ),
+            Self::CachedDb => env("TESSERA_DJANGO_CACHED_DB_URL", "http://127.0.0.1:5117"),
         }
     }
 
@@ -68,6 +86,17 @@ impl Backend {
         env(
             "TESSERA_DJANGO_MYSQL_URL",
             "mysql://root@127.0.0.1:3306/test",
+        )
+    }
+
+    fn redis() -> String {
+        env("TESSERA_DJANGO_REDIS_URL", "redis://127.0.0.1:6379/0")
+    }
+
+    fn memcached() -> String {
+        env(
+            "TESSERA_DJANGO_MEMCACHED_URL",
+            "memcached://127.0.0.1:11211",
         )
     }
 
@@ -86,17 +115,39 @@ impl Backend {
     /// The `SESSION_URL` of the store the Django app uses.
     fn session_url(&self) -> String {
         match self {
-            Self::Postgres => Self::postgres(),
+            Self::Postgres | Self::CachedDb => Self::postgres(),
             Self::Sqlite => format!("sqlite://{}", Self::sqlite_path().display()),
             Self::MySql => Self::mysql(),
             Self::File => format!("file://{}", Self::file_dir().display()),
+            Self::CacheRedis => Self::redis(),
+            Self::CacheMemcached => Self::memcached(),
         }
+    }
+
+    /// The cache the engine keeps its entries in: for `cache` tessera's `SESSION_URL`, for
+    /// `cached_db` its `SESSION_CACHE_URL`.
+    fn cache(&self) -> Option<Cache> {
+        match self {
+            Self::CacheRedis | Self::CachedDb => Some(Cache::Redis),
+            Self::CacheMemcached => Some(Cache::Memcached),
+            _ => None,
+        }
+    }
+
+    /// Django's cache key for session `key`: `KEY_PREFIX:VERSION:` (Django's defaults, `""`
+    /// and 1) and the engine's module name.
+    fn cache_key(&self, key: &str) -> String {
+        let engine = match self {
+            Self::CachedDb => "cached_db",
+            _ => "cache",
+        };
+        format!(":1:django.contrib.sessions.{engine}{key}")
     }
 
     /// The statement's placeholder for the session key.
     fn param(&self) -> &'static str {
         match self {
-            Self::Postgres => "$1",
+            Self::Postgres | Self::CachedDb => "$1",
             _ => "?",
         }
     }
@@ -114,17 +165,29 @@ impl Backend {
             };
         }
         let changed = match self {
-            Self::Postgres => run!(sqlx::PgPool),
+            Self::Postgres | Self::CachedDb => run!(sqlx::PgPool),
             Self::Sqlite => run!(sqlx::SqlitePool),
             Self::MySql => run!(sqlx::MySqlPool),
-            Self::File => unreachable!("files are changed directly"),
+            Self::File | Self::CacheRedis | Self::CacheMemcached => {
+                unreachable!("no table: files and cache entries are changed directly")
+            }
         };
         assert_eq!(changed, 1, "{sql}");
     }
 
-    /// Changes one character of the stored `session_data`, keeping its form.
+    /// Changes one character of the stored `session_data`, keeping its form; in a cache, cuts
+    /// the pickle's last byte (its STOP), which neither Python nor tessera can then read.
+    /// `cached_db` is tampered with in both places: Django trusts its cache entry over the row.
     async fn tamper(&self, key: &str) {
+        if let Some(cache) = self.cache() {
+            let entry_key = self.cache_key(key);
+            // Both Django and tessera write the entry with the session.
+            let entry = cache.get(&entry_key).await.expect("a cache entry");
+            let cut = &entry.value[..entry.value.len() - 1];
+            cache.set(&entry_key, cut, entry.flags, entry.ttl).await;
+        }
         match self {
+            Self::CacheRedis | Self::CacheMemcached => {}
             Self::File => {
                 let path = Self::file_dir().join(format!("sessionid{key}"));
                 let data = std::fs::read_to_string(&path).unwrap();
@@ -144,9 +207,14 @@ impl Backend {
         }
     }
 
-    /// Moves the session's deadline a minute into the past, as time passing would.
+    /// Moves the session's deadline a minute into the past, as time passing would; a cache's
+    /// entry has its TTL run out.
     async fn expire(&self, key: &str) {
+        if let Some(cache) = self.cache() {
+            cache.expire(&self.cache_key(key)).await;
+        }
         match self {
+            Self::CacheRedis | Self::CacheMemcached => {}
             Self::File => {
                 // No `_session_expiry`: Django's deadline is the mtime plus SESSION_COOKIE_AGE.
                 let path = Self::file_dir().join(format!("sessionid{key}"));
@@ -156,7 +224,7 @@ impl Backend {
             }
             _ => {
                 let minute_ago = match self {
-                    Self::Postgres => "now() - interval '1 minute'",
+                    Self::Postgres | Self::CachedDb => "now() - interval '1 minute'",
                     Self::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minute')",
                     // Django keeps naive UTC in `datetime(6)`, whatever the server's time zone.
                     _ => "UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE",
@@ -177,6 +245,173 @@ fn flip_first(data: &str) -> String {
     let at = usize::from(bytes[0] == b'.');
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     String::from_utf8(bytes).unwrap()
+}
+
+/// The cache a Django engine keeps its entries in, spoken to directly (not through tessera).
+#[derive(Debug, Clone, Copy)]
+enum Cache {
+    Redis,
+    Memcached,
+}
+
+/// One raw cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    value: Vec<u8>,
+    /// memcached's client flags (pymemcache: 1 for a pickle); 0 on Redis.
+    flags: u32,
+    /// Seconds left.
+    ttl: i64,
+}
+
+impl Cache {
+    async fn redis() -> redis::aio::MultiplexedConnection {
+        redis::Client::open(Backend::redis())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// One memcached meta command (and its data block, if any) and the reply's first line
+    /// with the value that follows it, if any.
+    async fn memcached(command: &str, data: Option<&[u8]>) -> (String, Option<Vec<u8>>) {
+        let url = Backend::memcached();
+        let addr = url.strip_prefix("memcached://").unwrap();
+        let mut conn = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let mut request = format!("{command}\r\n").into_bytes();
+        if let Some(data) = data {
+            request.extend_from_slice(data);
+            request.extend_from_slice(b"\r\n");
+        }
+        conn.get_mut().write_all(&request).await.unwrap();
+        let mut line = String::new();
+        conn.read_line(&mut line).await.unwrap();
+        let line = line.trim_end().to_owned();
+        let value = match line.strip_prefix("VA ") {
+            Some(rest) => {
+                let len: usize = rest.split(' ').next().unwrap().parse().unwrap();
+                let mut value = vec![0; len + 2];
+                conn.read_exact(&mut value).await.unwrap();
+                value.truncate(len);
+                Some(value)
+            }
+            None => None,
+        };
+        (line, value)
+    }
+
+    async fn get(self, key: &str) -> Option<Entry> {
+        match self {
+            Self::Redis => {
+                let mut con = Self::redis().await;
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                let pttl: i64 = redis::cmd("PTTL")
+                    .arg(key)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                value.map(|value| Entry {
+                    value,
+                    flags: 0,
+                    ttl: pttl / 1000,
+                })
+            }
+            Self::Memcached => {
+                let (line, value) = Self::memcached(&format!("mg {key} f t v"), None).await;
+                let value = value?;
+                let token = |flag: char| -> i64 {
+                    line.split(' ')
+                        .find_map(|t| t.strip_prefix(flag))
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                };
+                Some(Entry {
+                    value,
+                    flags: u32::try_from(token('f')).unwrap(),
+                    ttl: token('t'),
+                })
+            }
+        }
+    }
+
+    async fn set(self, key: &str, value: &[u8], flags: u32, ttl: i64) {
+        match self {
+            Self::Redis => {
+                let () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut Self::redis().await)
+                    .await
+                    .unwrap();
+            }
+            Self::Memcached => {
+                let command = format!("ms {key} {} F{flags} T{ttl}", value.len());
+                let (line, _) = Self::memcached(&command, Some(value)).await;
+                assert_eq!(line, "HD", "{command}");
+            }
+        }
+    }
+
+    /// Runs the entry's TTL out, as waiting would; an absent entry stays absent.
+    async fn expire(self, key: &str) {
+        match self {
+            Self::Redis => {
+                let _: i64 = redis::cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(1)
+                    .query_async(&mut Self::redis().await)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            // A negative expiry expires the item at once (memcached's protocol.txt).
+            Self::Memcached => drop(Self::memcached(&format!("mg {key} T-1"), None).await),
+        }
+        assert_eq!(self.get(key).await, None, "{key} outlived its TTL");
+    }
+
+    /// Removes the entry, from a `Drop` too: blocking, no runtime needed.
+    fn delete_blocking(self, key: &str) {
+        match self {
+            Self::Redis => {
+                if let Ok(mut con) =
+                    redis::Client::open(Backend::redis()).and_then(|c| c.get_connection())
+                {
+                    let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query(&mut con);
+                }
+            }
+            Self::Memcached => {
+                use std::io::{Read as _, Write as _};
+                let url = Backend::memcached();
+                let addr = url.strip_prefix("memcached://").unwrap();
+                if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+                    let _ = conn.write_all(format!("md {key}\r\n").as_bytes());
+                    let _ = conn.read(&mut [0; 64]);
+                }
+            }
+        }
+    }
+}
+
+/// Removes a planted cache entry when dropped, whatever the test's outcome, so that no Django
+/// app ever loads it.
+struct Planted {
+    cache: Cache,
+    key: String,
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        self.cache.delete_blocking(&self.key);
+    }
 }
 
 async fn django(backend: &Backend) -> Option<String> {
@@ -248,13 +483,17 @@ fn routes() -> Router {
 }
 
 fn config(backend: &Backend) -> SessionConfigBuilder {
-    SessionConfig::builder()
+    let config = SessionConfig::builder()
         .secret_key(KEY)
         .fallback_key(OLD_KEY)
         .profile(Profile::Django)
         .cookie_name("sessionid")
         .lifetime(Duration::seconds(3600))
-        .url(backend.session_url())
+        .url(backend.session_url());
+    match backend {
+        Backend::CachedDb => config.cache_url(Backend::redis()),
+        _ => config,
+    }
 }
 
 /// A tessera app over the backend's store, on a free port.
@@ -412,6 +651,14 @@ async fn tampering_is_refused_by_both(backend: Backend) {
         let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
         assert_eq!(seen["data"], json!({}), "Django read a tampered session");
     }
+    // A key that was never issued is no session on either side, and tessera does not adopt it.
+    let made_up = "sessionid=0123456789abcdefghijklmnopqrstuv";
+    let (seen, _) = call(&format!("{django}/get"), Some(made_up)).await;
+    assert_eq!(seen["data"], json!({}));
+    let (seen, _) = call(&format!("{rust}/all"), Some(made_up)).await;
+    assert_eq!(seen["data"], json!({}));
+    let (_, cookie) = call(&format!("{rust}/put/a/1"), Some(made_up)).await;
+    assert_ne!(cookie.unwrap(), made_up, "tessera adopted the client's key");
 }
 
 async fn expiry_agrees(backend: Backend) {
@@ -461,7 +708,12 @@ async fn expiry_agrees(backend: Backend) {
         assert_eq!(seen["data"], json!({}), "Django loaded an expired session");
     }
     // A session tessera saved with a clock an hour and two minutes behind has already expired
-    // by the real clock: Django does not load it either.
+    // by the real clock: Django does not load it either. Not on memcached, whose TTLs are
+    // relative: tessera's clock gives an hour left, and memcached counts that hour itself
+    // (Redis is sent the deadline and counts on its own clock).
+    if matches!(backend, Backend::CacheMemcached) {
+        return;
+    }
     let clock = ManualClock::new(OffsetDateTime::now_utc() - Duration::seconds(3600 + 120));
     let old = tessera(config(&backend).clock(Arc::new(clock))).await;
     let (_, cookie) = call(&format!("{old}/put/a/1"), None).await;
@@ -493,6 +745,9 @@ per_backend!(
     sqlite => Sqlite,
     mysql => MySql,
     file => File,
+    cache_redis => CacheRedis,
+    cache_memcached => CacheMemcached,
+    cached_db => CachedDb,
 );
 
 /// tessera's `migrate=true` on MariaDB makes the table Django's `migrate sessions` made for the
@@ -530,4 +785,210 @@ async fn mysql_migrate_makes_djangos_table() {
         .unwrap();
     opened.unwrap();
     assert_eq!(ours.unwrap().1, djangos);
+}
+
+/// The dict under a cache entry, as `pickle.loads` reads it.
+fn unpickled(entry: &Entry) -> Value {
+    serde_json::to_value(loads_dict(&entry.value).unwrap()).unwrap()
+}
+
+/// Django's `cache` engine keeps `pickle.dumps(session_dict)` under
+/// `:1:django.contrib.sessions.cache<key>` with the session's age as its TTL (on memcached
+/// with pymemcache's pickle flag, 1), whatever its JSON `SESSION_SERIALIZER`; tessera writes
+/// the same.
+async fn cache_entries_are_pickled_dicts(backend: Backend) {
+    let Some(django) = django(&backend).await else {
+        return;
+    };
+    let rust = tessera(config(&backend)).await;
+    let cache = backend.cache().unwrap();
+    for (writer, path) in [(&django, "set"), (&rust, "put")] {
+        let (_, cookie) = call(&format!("{writer}/{path}/a/1"), None).await;
+        let cookie = cookie.unwrap();
+        let entry = cache.get(&backend.cache_key(key_of(&cookie))).await;
+        let entry = entry.expect("an entry under Django's cache key");
+        assert_eq!(
+            entry.value[0], 0x80,
+            "{writer}: pickle's PROTO opcode first"
+        );
+        assert_eq!(unpickled(&entry), json!({"a": "1"}), "{writer}");
+        assert!(
+            (3590..=3600).contains(&entry.ttl),
+            "{writer}: {}",
+            entry.ttl
+        );
+        let flags = if matches!(cache, Cache::Memcached) {
+            1
+        } else {
+            0
+        };
+        assert_eq!(entry.flags, flags, "{writer}");
+    }
+}
+
+/// `pickle.dumps(os.system)` applied to `command`, built by hand: protocol 4, GLOBAL
+/// `posix.system`, SHORT_BINUNICODE `command`, TUPLE1, REDUCE, STOP. `pickle.loads` runs it.
+fn os_system_pickle(command: &str) -> Vec<u8> {
+    let mut pickle = b"\x80\x04cposix\nsystem\n\x8c".to_vec();
+    pickle.push(u8::try_from(command.len()).unwrap());
+    pickle.extend_from_slice(command.as_bytes());
+    pickle.extend_from_slice(b"\x85R.");
+    pickle
+}
+
+/// A pickle that would run `os.system`, planted under a Django session's cache entry: tessera
+/// answers with a fresh session of its own, runs nothing, and leaves the planted bytes alone.
+async fn a_planted_pickle_runs_nothing(backend: Backend) {
+    let Some(django) = django(&backend).await else {
+        return;
+    };
+    let rust = tessera(config(&backend)).await;
+    let cache = backend.cache().unwrap();
+    let (_, cookie) = call(&format!("{django}/set/a/1"), None).await;
+    let cookie = cookie.unwrap();
+    let marker = std::env::temp_dir().join(format!(
+        "tessera-pwned-{}-{}",
+        std::process::id(),
+        key_of(&cookie)
+    ));
+    let plant = os_system_pickle(&format!("echo pwned > {}", marker.display()));
+    let planted = Planted {
+        cache,
+        key: backend.cache_key(key_of(&cookie)),
+    };
+    // Django must never load it (it would run the command): a short TTL, and `planted`
+    // removes it when the test ends, whatever the outcome.
+    cache.set(&planted.key, &plant, 1, 60).await;
+
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({}), "tessera read the planted pickle");
+    let (_, fresh) = call(&format!("{rust}/put/b/2"), Some(&cookie)).await;
+    let fresh = fresh.expect("tessera's fresh session");
+    assert_ne!(fresh, cookie, "tessera wrote over the planted entry's key");
+    let (seen, _) = call(&format!("{rust}/all"), Some(&fresh)).await;
+    assert_eq!(seen["data"], json!({"b": "2"}));
+    let entry = cache.get(&planted.key).await.expect("the planted entry");
+    assert_eq!(entry.value, plant, "the planted entry was changed");
+    assert!(
+        !marker.exists(),
+        "{} exists: the pickle ran",
+        marker.display()
+    );
+}
+
+/// A Django session holding a value only pickle keeps (a `datetime`) is unreadable to
+/// tessera: it starts a fresh session under a new key, and Django's entry is left as it was.
+async fn a_pickled_datetime_stays_djangos(backend: Backend) {
+    let Some(django) = django(&backend).await else {
+        return;
+    };
+    let rust = tessera(config(&backend)).await;
+    let cache = backend.cache().unwrap();
+    let when = json!({"when": "2030-01-02T03:04:05Z"});
+    let (seen, cookie) = call(&format!("{django}/set-datetime/when"), None).await;
+    assert_eq!(seen["data"], when);
+    let cookie = cookie.unwrap();
+    let entry_key = backend.cache_key(key_of(&cookie));
+    let before = cache.get(&entry_key).await.unwrap();
+    assert!(
+        before.value.windows(8).any(|w| w == b"datetime"),
+        "Django pickled a datetime"
+    );
+
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({}));
+    let (_, fresh) = call(&format!("{rust}/put/b/2"), Some(&cookie)).await;
+    assert_ne!(fresh.unwrap(), cookie, "tessera wrote over Django's entry");
+    assert_eq!(cache.get(&entry_key).await.unwrap().value, before.value);
+    let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], when, "Django lost its datetime");
+}
+
+per_backend!(
+    [
+        cache_entries_are_pickled_dicts,
+        a_planted_pickle_runs_nothing,
+        a_pickled_datetime_stays_djangos,
+    ] for
+    cache_redis_entries => CacheRedis,
+    cache_memcached_entries => CacheMemcached,
+);
+
+/// `cached_db`: a logout through tessera removes Django's cache entry with the row, so
+/// Django's very next request with the old cookie is anonymous, though Django had the session
+/// in its cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_a_tessera_logout_reaches_django_at_once() {
+    let backend = Backend::CachedDb;
+    let Some(django) = django(&backend).await else {
+        return;
+    };
+    let rust = tessera(config(&backend)).await;
+    let cache = Cache::Redis;
+    for logout in ["flush", "login/other"] {
+        let (_, cookie) = call(&format!("{django}/login/ada"), None).await;
+        let cookie = cookie.unwrap();
+        let entry_key = backend.cache_key(key_of(&cookie));
+        let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
+        assert_eq!(seen["data"], json!({"_auth_user_id": "ada"}));
+        let entry = cache.get(&entry_key).await.expect("Django's cache entry");
+        assert_eq!(unpickled(&entry), json!({"_auth_user_id": "ada"}));
+
+        // A flush, or a login that cycles the key: the old key is gone everywhere.
+        call(&format!("{rust}/{logout}"), Some(&cookie)).await;
+        assert_eq!(
+            cache.get(&entry_key).await,
+            None,
+            "{logout}: the entry is left"
+        );
+        let rows: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM django_session WHERE session_key = $1")
+                .bind(key_of(&cookie))
+                .fetch_one(&sqlx::PgPool::connect(&Backend::postgres()).await.unwrap())
+                .await
+                .unwrap();
+        assert_eq!(rows, 0, "{logout}: the row is left");
+        let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
+        assert_eq!(seen["data"], json!({}), "{logout}: Django still saw ada");
+    }
+}
+
+/// `cached_db`: a value tessera changes is what Django's next request sees, not Django's
+/// cached copy; the entry holds the new dict, pickled, for the session's age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_a_tessera_write_reaches_django_at_once() {
+    let backend = Backend::CachedDb;
+    let Some(django) = django(&backend).await else {
+        return;
+    };
+    let rust = tessera(config(&backend)).await;
+    let cache = Cache::Redis;
+    let (_, cookie) = call(&format!("{django}/login/grace"), None).await;
+    let cookie = cookie.unwrap();
+    let entry_key = backend.cache_key(key_of(&cookie));
+    let (seen, _) = call(&format!("{django}/set/cart/1"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"_auth_user_id": "grace", "cart": "1"}));
+    let entry = cache.get(&entry_key).await.expect("Django's cache entry");
+    assert_eq!(unpickled(&entry), seen["data"]);
+
+    let (seen, _) = call(&format!("{rust}/all"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"_auth_user_id": "grace", "cart": "1"}));
+    call(&format!("{rust}/put/cart/2"), Some(&cookie)).await;
+    let want = json!({"_auth_user_id": "grace", "cart": "2"});
+    let entry = cache
+        .get(&entry_key)
+        .await
+        .expect("tessera's write left no entry");
+    assert_eq!(unpickled(&entry), want);
+    assert!((3590..=3600).contains(&entry.ttl), "{}", entry.ttl);
+    let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], want, "Django read its stale copy");
+
+    // And a session tessera starts is in Django's cache from its first write.
+    let (_, cookie) = call(&format!("{rust}/put/a/1"), None).await;
+    let cookie = cookie.unwrap();
+    let entry = cache.get(&backend.cache_key(key_of(&cookie))).await;
+    assert_eq!(unpickled(&entry.unwrap()), json!({"a": "1"}));
+    let (seen, _) = call(&format!("{django}/get"), Some(&cookie)).await;
+    assert_eq!(seen["data"], json!({"a": "1"}));
 }
