@@ -128,12 +128,25 @@ elif args.flask_session_sqlalchemy:
     Session(app)
 
 
+def plain_json(v):
+    """Whether JSON holds `v` as it is (a tuple would become a list, bytes fail)."""
+    if v is None or isinstance(v, (str, bool, float)):
+        return True
+    if isinstance(v, int):
+        return abs(v) < 2**63
+    if isinstance(v, list):
+        return all(plain_json(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and plain_json(x) for k, x in v.items())
+    return False
+
+
 def describe():
     """The session as JSON, with each value's Python type name."""
     items = {k: v for k, v in session.items() if k != "_permanent"}
     return jsonify(
         permanent=session.permanent,
-        data={k: v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else repr(v) for k, v in items.items()},
+        data={k: v if plain_json(v) else repr(v) for k, v in items.items()},
         types={k: type(v).__name__ for k, v in items.items()},
     )
 
