@@ -94,3 +94,54 @@ async fn files_are_djangos_format() {
         ));
     }
 }
+
+/// A process holding a session file's lock forever makes writes to it fail within the store's
+/// timeout, and a write that timed out never lands afterwards.
+#[tokio::test]
+async fn a_held_lock_times_out_and_never_writes_late() {
+    let clock = ManualClock::starting_now();
+    let dir = ScratchDir::new("tessera-django-file");
+    let options = options(&clock).with_timeout(std::time::Duration::from_millis(300));
+    let store = DjangoFileStore::open(&dir.url(), &options).await.unwrap();
+    let id = Profile::Django.generate_id().unwrap();
+    let at = tessera::clock::Clock::now(&clock) + Duration::hours(1);
+    let mut data = tessera::Data::new();
+    data.insert("n".into(), 1.into());
+    let first = Record::new(data.clone(), Expiry::Default, at);
+    let Saved::Written(v) = store.save(&id, &first, Expected::Absent).await.unwrap() else {
+        panic!("not written");
+    };
+    let path = store.path_of(&id).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let lock = std::fs::File::open(&path).unwrap();
+    lock.lock().unwrap();
+    data.insert("n".into(), 2.into());
+    let second = Record::new(data, Expiry::Default, at);
+    let started = std::time::Instant::now();
+    let saved = store.save(&id, &second, Expected::Version(v)).await;
+    assert!(
+        matches!(saved, Err(Error::Timeout { op: "save", .. })),
+        "{saved:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    drop(lock);
+    // Long enough for a stranded thread that got the lock to have written.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the timed-out save gave up"
+    );
+    assert_eq!(
+        store
+            .save(&id, &second, Expected::Version(v))
+            .await
+            .unwrap(),
+        store
+            .load(&id)
+            .await
+            .unwrap()
+            .map(|l| Saved::Written(l.version))
+            .unwrap()
+    );
+}

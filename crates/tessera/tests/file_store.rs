@@ -171,3 +171,44 @@ async fn clear_expired_works_in_batches() {
     assert_eq!(store.clear_expired().await.unwrap(), 400);
     assert_eq!(store.clear_expired().await.unwrap(), 0);
 }
+
+/// A process holding the directory's lock forever makes writes fail within the store's
+/// timeout, and a write that timed out never lands afterwards.
+#[tokio::test]
+async fn a_held_lock_times_out_and_never_writes_late() {
+    let dir = ScratchDir::new("file");
+    let options = OpenOptions::default().with_timeout(std::time::Duration::from_millis(300));
+    let store = FileStore::open(&dir.url(), &options).await.unwrap();
+    let at = time::OffsetDateTime::now_utc() + Duration::hours(1);
+    let (a, b) = (
+        SessionId::generate().unwrap(),
+        SessionId::generate().unwrap(),
+    );
+    let record = Record::new(Default::default(), Expiry::Default, at);
+    let _ = store.save(&a, &record, Expected::Absent).await.unwrap();
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join(".tessera.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let started = std::time::Instant::now();
+    let saved = store.save(&b, &record, Expected::Absent).await;
+    assert!(
+        matches!(
+            saved,
+            Err(tessera::store::Error::Timeout { op: "save", .. })
+        ),
+        "{saved:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(matches!(
+        store.delete(&a).await,
+        Err(tessera::store::Error::Timeout { .. })
+    ));
+    drop(lock);
+    // Long enough for a stranded thread that got the lock to have written.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!store.path_of(&b).exists(), "the timed-out save gave up");
+    assert!(store.path_of(&a).exists(), "the timed-out delete gave up");
+    let _ = store.save(&b, &record, Expected::Absent).await.unwrap();
+}

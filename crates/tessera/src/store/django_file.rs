@@ -21,11 +21,12 @@ use std::fs;
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, SystemTime};
+use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
+use super::file::{in_time, lock_until};
 use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;
@@ -109,7 +110,7 @@ impl DjangoFileStore {
             }),
         };
         store
-            .blocking("open", |inner| {
+            .blocking("open", |inner, _| {
                 let mut builder = fs::DirBuilder::new();
                 builder.recursive(true);
                 #[cfg(unix)]
@@ -129,7 +130,7 @@ impl DjangoFileStore {
     async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,
-        work: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
+        work: impl FnOnce(&Inner, Instant) -> io::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
         super::file::on_blocking_pool(self.inner.clone(), self.inner.timeout, op, work).await
     }
@@ -229,14 +230,14 @@ impl Inner {
 
     /// Opens `path` and holds its lock, retrying while writers rename over it; `None` if it
     /// does not exist.
-    fn lock(path: &Path) -> io::Result<Option<fs::File>> {
+    fn lock(path: &Path, deadline: Instant) -> io::Result<Option<fs::File>> {
         loop {
             let file = match fs::OpenOptions::new().read(true).write(true).open(path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             };
-            file.lock()?;
+            lock_until(&file, deadline)?;
             if same_file(&file, path)? {
                 return Ok(Some(file));
             }
@@ -244,7 +245,12 @@ impl Inner {
     }
 
     /// Django's write: a temporary file beside the session, renamed over it.
-    fn write(path: &Path, content: &str, mtime: OffsetDateTime) -> io::Result<()> {
+    fn write(
+        path: &Path,
+        content: &str,
+        mtime: OffsetDateTime,
+        deadline: Instant,
+    ) -> io::Result<()> {
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(io::Error::other)?;
         let mut name = path.as_os_str().to_owned();
@@ -259,6 +265,7 @@ impl Inner {
             file.write_all(content.as_bytes())?;
             file.flush()?;
             file.set_modified(system_time(mtime))?;
+            in_time(deadline)?;
             fs::rename(&temp, path)
         })();
         if result.is_err() {
@@ -273,6 +280,7 @@ impl Inner {
         record: &Record,
         expected: Expected,
         now: OffsetDateTime,
+        deadline: Instant,
     ) -> io::Result<Saved> {
         let expired = record.is_expired(now);
         let content = encode_session_data(&self.keys, record, now);
@@ -291,13 +299,13 @@ impl Inner {
                             let _ = fs::remove_file(path);
                             return Ok(Saved::Written(Version::FIRST));
                         }
-                        placeholder.lock()?;
-                        Self::write(path, &content, mtime)?;
+                        lock_until(&placeholder, deadline)?;
+                        Self::write(path, &content, mtime, deadline)?;
                         Ok(Saved::Written(version))
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         // Only an expired session may be replaced.
-                        let Some(mut file) = Self::lock(path)? else {
+                        let Some(mut file) = Self::lock(path, deadline)? else {
                             return Ok(Saved::Conflict);
                         };
                         let current = Self::read(&mut file)?;
@@ -308,14 +316,14 @@ impl Inner {
                             fs::remove_file(path)?;
                             return Ok(Saved::Written(Version::FIRST));
                         }
-                        Self::write(path, &content, mtime)?;
+                        Self::write(path, &content, mtime, deadline)?;
                         Ok(Saved::Written(version))
                     }
                     Err(e) => Err(e),
                 }
             }
             Expected::Version(v) => {
-                let Some(mut file) = Self::lock(path)? else {
+                let Some(mut file) = Self::lock(path, deadline)? else {
                     return Ok(Saved::Conflict);
                 };
                 let current = Self::read(&mut file)?;
@@ -326,7 +334,7 @@ impl Inner {
                 if expired {
                     fs::remove_file(path)?;
                 } else {
-                    Self::write(path, &content, mtime)?;
+                    Self::write(path, &content, mtime, deadline)?;
                 }
                 Ok(Saved::Written(version))
             }
@@ -341,7 +349,7 @@ impl SessionStore for DjangoFileStore {
             return Ok(None);
         };
         let current = self
-            .blocking("load", move |_| {
+            .blocking("load", move |_, _| {
                 let mut file = match fs::File::open(&path) {
                     Ok(file) => file,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -379,8 +387,8 @@ impl SessionStore for DjangoFileStore {
         })?;
         let record = record.clone();
         let now = self.inner.now();
-        self.blocking("save", move |inner| {
-            inner.save(&path, &record, expected, now)
+        self.blocking("save", move |inner, deadline| {
+            inner.save(&path, &record, expected, now, deadline)
         })
         .await
     }
@@ -389,7 +397,7 @@ impl SessionStore for DjangoFileStore {
         let Some(path) = self.path_of(id) else {
             return Ok(());
         };
-        self.blocking("delete", move |_| match fs::remove_file(&path) {
+        self.blocking("delete", move |_, _| match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         })
@@ -401,8 +409,8 @@ impl SessionStore for DjangoFileStore {
             return Ok(false);
         };
         let now = self.inner.now();
-        self.blocking("touch", move |inner| {
-            let Some(mut file) = Inner::lock(&path)? else {
+        self.blocking("touch", move |inner, deadline| {
+            let Some(mut file) = Inner::lock(&path, deadline)? else {
                 return Ok(false);
             };
             let current = Inner::read(&mut file)?;
@@ -423,7 +431,7 @@ impl SessionStore for DjangoFileStore {
 
     async fn clear_expired(&self) -> Result<u64, Error> {
         let now = self.inner.now();
-        self.blocking("clear_expired", move |inner| {
+        self.blocking("clear_expired", move |inner, deadline| {
             let mut removed = 0;
             for entry in fs::read_dir(&inner.dir)? {
                 let entry = entry?;
@@ -440,7 +448,7 @@ impl SessionStore for DjangoFileStore {
                 let Some(path) = inner.path_of(&id) else {
                     continue;
                 };
-                let Some(mut file) = Inner::lock(&path)? else {
+                let Some(mut file) = Inner::lock(&path, deadline)? else {
                     continue;
                 };
                 let current = Inner::read(&mut file)?;

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, SystemTime};
+use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -121,7 +121,7 @@ impl FileStore {
         });
         let store = Self { inner };
         store
-            .blocking("open", |inner| create_dir(&inner.dir))
+            .blocking("open", |inner, _| create_dir(&inner.dir))
             .await?;
         Ok(store)
     }
@@ -170,24 +170,29 @@ impl FileStore {
     async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,
-        work: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
+        work: impl FnOnce(&Inner, Instant) -> io::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
         on_blocking_pool(self.inner.clone(), self.inner.timeout, op, work).await
     }
 }
 
 /// Runs `work` on `state` on tokio's blocking pool, bounded by `after`: file stores' I/O.
+///
+/// `work` gets the instant `after` ends, which bounds its own waits (for a lock, [`lock_until`])
+/// and its last step (a rename, [`in_time`]): a blocking-pool thread never goes on to write
+/// after the caller was told the operation timed out.
 pub(crate) async fn on_blocking_pool<S, T>(
     state: Arc<S>,
     after: StdDuration,
     op: &'static str,
-    work: impl FnOnce(&S) -> io::Result<T> + Send + 'static,
+    work: impl FnOnce(&S, Instant) -> io::Result<T> + Send + 'static,
 ) -> Result<T, Error>
 where
     S: Send + Sync + 'static,
     T: Send + 'static,
 {
-    let task = tokio::task::spawn_blocking(move || work(&state));
+    let deadline = Instant::now() + after;
+    let task = tokio::task::spawn_blocking(move || work(&state, deadline));
     match tokio::time::timeout(after, task).await {
         Err(_) => Err(Error::Timeout { op, after }),
         Ok(Err(join)) => Err(Error::unavailable(op, join)),
@@ -195,6 +200,42 @@ where
         Ok(Ok(Err(e))) if e.kind() == io::ErrorKind::TimedOut => Err(Error::Timeout { op, after }),
         Ok(Ok(result)) => result.map_err(|e| Error::unavailable(op, e)),
     }
+}
+
+/// Takes an exclusive `flock` on `file`, waiting for it until `deadline` at most; past it, an
+/// I/O [`TimedOut`](io::ErrorKind::TimedOut) error, which [`on_blocking_pool`] reports as the
+/// store's timeout. A process that holds the lock forever therefore makes other writers fail
+/// in time instead of stranding blocking-pool threads.
+pub(crate) fn lock_until(file: &fs::File, deadline: Instant) -> io::Result<()> {
+    let mut pause = StdDuration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "another writer holds the session files' lock",
+            ));
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(StdDuration::from_millis(16));
+    }
+}
+
+/// An I/O [`TimedOut`](io::ErrorKind::TimedOut) error if `deadline` has passed: checked before
+/// the step that makes a write visible, so a write whose caller already timed out never lands.
+pub(crate) fn in_time(deadline: Instant) -> io::Result<()> {
+    if Instant::now() >= deadline {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the store's timeout passed before the write was renamed into place",
+        ));
+    }
+    Ok(())
 }
 
 /// What a session file holds, as far as a write needs to know.
@@ -218,7 +259,7 @@ impl Inner {
         self.dir.join(format!("{hex}{SUFFIX}"))
     }
 
-    fn lock(&self) -> io::Result<fs::File> {
+    fn lock(&self, deadline: Instant) -> io::Result<fs::File> {
         let file = restricted(
             fs::OpenOptions::new()
                 .create(true)
@@ -226,7 +267,7 @@ impl Inner {
                 .write(true),
         )
         .open(self.dir.join(LOCK))?;
-        file.lock()?;
+        lock_until(&file, deadline)?;
         Ok(file)
     }
 
@@ -244,7 +285,13 @@ impl Inner {
     }
 
     /// Writes `version` and `record` to `path` through a temporary file and a rename.
-    fn write(&self, path: &Path, version: Version, record: &Record) -> io::Result<()> {
+    fn write(
+        &self,
+        path: &Path,
+        version: Version,
+        record: &Record,
+        deadline: Instant,
+    ) -> io::Result<()> {
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(io::Error::other)?;
         let name = path
@@ -260,6 +307,7 @@ impl Inner {
             file.write_all(format!("{}\n", version.get()).as_bytes())?;
             file.write_all(&record.encode())?;
             file.flush()?;
+            in_time(deadline)?;
             fs::rename(&temp, path)
         })();
         if result.is_err() {
@@ -386,7 +434,7 @@ impl SessionStore for FileStore {
         let path = self.path_of(id);
         let now = self.inner.clock.now();
         let current = self
-            .blocking("load", move |_| Inner::read(&path, now))
+            .blocking("load", move |_, _| Inner::read(&path, now))
             .await?;
         match current {
             Current::Missing | Current::Expired(_) => Ok(None),
@@ -405,7 +453,7 @@ impl SessionStore for FileStore {
         let now = self.inner.clock.now();
         let record = record.clone();
         let saved = self
-            .blocking("save", move |inner| {
+            .blocking("save", move |inner, deadline| {
                 let next = |current: Current| match (current, expected) {
                     (Current::Missing, Expected::Absent) => Some(Version::FIRST),
                     (Current::Expired(old), Expected::Absent) => Some(old.next()),
@@ -419,7 +467,7 @@ impl SessionStore for FileStore {
                 if next(Inner::read(&path, now)?).is_none() {
                     return Ok(Saved::Conflict);
                 }
-                let _lock = inner.lock()?;
+                let _lock = inner.lock(deadline)?;
                 let Some(next) = next(Inner::read(&path, now)?) else {
                     return Ok(Saved::Conflict);
                 };
@@ -429,7 +477,7 @@ impl SessionStore for FileStore {
                     if expected == Expected::Absent {
                         inner.prune(now)?;
                     }
-                    inner.write(&path, next, &record)?;
+                    inner.write(&path, next, &record, deadline)?;
                 }
                 Ok(Saved::Written(next))
             })
@@ -439,8 +487,8 @@ impl SessionStore for FileStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
         let path = self.path_of(id);
-        self.blocking("delete", move |inner| {
-            let _lock = inner.lock()?;
+        self.blocking("delete", move |inner, deadline| {
+            let _lock = inner.lock(deadline)?;
             Inner::remove(&path).map(drop)
         })
         .await
@@ -449,12 +497,12 @@ impl SessionStore for FileStore {
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
         let path = self.path_of(id);
         let now = self.inner.clock.now();
-        self.blocking("touch", move |inner| {
-            let _lock = inner.lock()?;
+        self.blocking("touch", move |inner, deadline| {
+            let _lock = inner.lock(deadline)?;
             match Inner::read(&path, now)? {
                 Current::Live(version, mut record) => {
                     record.expires_at = expires_at;
-                    inner.write(&path, version, &record)?;
+                    inner.write(&path, version, &record, deadline)?;
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -466,7 +514,7 @@ impl SessionStore for FileStore {
     async fn clear_expired(&self) -> Result<u64, Error> {
         let now = self.inner.clock.now();
         let files = self
-            .blocking("clear_expired", |inner| {
+            .blocking("clear_expired", |inner, _| {
                 inner.remove_stale_temporaries()?;
                 inner.sessions()
             })
@@ -475,8 +523,8 @@ impl SessionStore for FileStore {
         for batch in files.chunks(BATCH) {
             let batch: Vec<PathBuf> = batch.iter().map(|(path, _)| path.clone()).collect();
             removed += self
-                .blocking("clear_expired", move |inner| {
-                    let _lock = inner.lock()?;
+                .blocking("clear_expired", move |inner, deadline| {
+                    let _lock = inner.lock(deadline)?;
                     let mut removed = 0u64;
                     for path in &batch {
                         if matches!(Inner::read(path, now)?, Current::Expired(_))

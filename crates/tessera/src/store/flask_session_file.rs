@@ -226,11 +226,7 @@ impl FlaskSessionFileStore {
         op: &'static str,
         work: impl FnOnce(&Inner, Instant) -> io::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
-        let deadline = Instant::now() + self.inner.timeout;
-        super::file::on_blocking_pool(self.inner.clone(), self.inner.timeout, op, move |inner| {
-            work(inner, deadline)
-        })
-        .await
+        super::file::on_blocking_pool(self.inner.clone(), self.inner.timeout, op, work).await
     }
 
     /// The entry's path for `id`, unless its key is cachelib's count file's (possible only

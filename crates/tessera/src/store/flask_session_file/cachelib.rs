@@ -193,22 +193,8 @@ impl CacheDir {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(self.dir.join(LOCK_NAME))?;
-        let mut pause = StdDuration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Locked { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => return Err(e),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(timed_out(
-                    "another writer holds the session directory's lock",
-                ));
-            }
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(StdDuration::from_millis(16));
-        }
+        super::super::file::lock_until(&file, deadline)?;
+        Ok(Locked { _file: file })
     }
 
     /// The whole file at `path`, if it exists.
