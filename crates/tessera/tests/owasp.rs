@@ -832,7 +832,7 @@ fn session_id_entropy_the_check_catches_a_biased_generator() {
     let counts = survey(100_000, 43, || {
         i += 1;
         let id = SessionId::generate().unwrap();
-        if i % 150 == 0 {
+        if i.is_multiple_of(150) {
             SessionId::parse(&format!("A{}", &id.expose()[1..])).unwrap()
         } else {
             id
