@@ -757,15 +757,16 @@ fn chi_square(counts: &[u64]) -> f64 {
         .sum()
 }
 
-/// Checks each position holds only `alphabet`'s symbols, exactly `cells_at(position)` of them,
-/// uniformly (chi-square under [`bound`]); returns the bits the ids carry: the sum over
-/// positions of log2(symbols a position takes).
+/// Checks each position holds only `alphabet`'s symbols, exactly `cells_at(position)` of them;
+/// returns the bits the ids carry (the sum over positions of log2(symbols a position takes))
+/// and the positions whose distribution is not uniform (chi-square at or over [`bound`]).
 fn check_positions(
     counts: &[[u64; 256]],
     alphabet: &[u8],
     cells_at: impl Fn(usize) -> usize,
-) -> f64 {
+) -> (f64, Vec<String>) {
     let mut bits = 0.0;
+    let mut skewed = Vec::new();
     for (position, counts) in counts.iter().enumerate() {
         for (b, &n) in counts.iter().enumerate() {
             assert!(
@@ -777,13 +778,14 @@ fn check_positions(
         let cells = cells_at(position);
         assert_eq!(seen.len(), cells, "symbols seen at position {position}");
         let statistic = chi_square(&seen);
-        assert!(
-            statistic < bound(cells),
-            "position {position}: chi-square {statistic:.1} over {cells} cells"
-        );
+        if statistic >= bound(cells) {
+            skewed.push(format!(
+                "position {position}: chi-square {statistic:.1} over {cells} cells"
+            ));
+        }
         bits += (cells as f64).log2();
     }
-    bits
+    (bits, skewed)
 }
 
 // A position fails when its chi-square statistic exceeds the value a uniform source exceeds
@@ -809,7 +811,8 @@ fn session_id_entropy_native_ids_are_256_uniform_bits() {
     let counts = survey(1_000_000, 43, || SessionId::generate().unwrap());
     // 43 characters of base64: 42 carry 6 bits each, the last one 4 (256 = 42 * 6 + 4), so it
     // takes 16 of the 64 symbols.
-    let bits = check_positions(&counts, alphabet, |p| if p == 42 { 16 } else { 64 });
+    let (bits, skewed) = check_positions(&counts, alphabet, |p| if p == 42 { 16 } else { 64 });
+    assert!(skewed.is_empty(), "{skewed:?}");
     assert!(bits >= 128.0, "{bits} bits");
     assert_eq!(bits, 256.0);
 }
@@ -819,7 +822,8 @@ fn session_id_entropy_django_ids_are_uniform_over_a_z_0_9_and_at_least_128_bits(
     let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let counts = survey(100_000, 32, || Profile::Django.generate_id().unwrap());
     // 32 characters of 36 symbols: 32 * log2(36) = 165.4 bits.
-    let bits = check_positions(&counts, alphabet, |_| 36);
+    let (bits, skewed) = check_positions(&counts, alphabet, |_| 36);
+    assert!(skewed.is_empty(), "{skewed:?}");
     assert!(bits >= 128.0, "{bits} bits");
 }
 
@@ -839,8 +843,7 @@ fn session_id_entropy_the_check_catches_a_biased_generator() {
         }
     });
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let caught = std::panic::catch_unwind(|| {
-        check_positions(&counts, alphabet, |p| if p == 42 { 16 } else { 64 })
-    });
-    assert!(caught.is_err());
+    let (_, skewed) = check_positions(&counts, alphabet, |p| if p == 42 { 16 } else { 64 });
+    assert_eq!(skewed.len(), 1, "{skewed:?}");
+    assert!(skewed[0].starts_with("position 0:"), "{skewed:?}");
 }
