@@ -526,6 +526,28 @@ impl SessionConfigBuilder {
                 cookie.name = format!("__Host-{}", cookie.name);
             }
         }
+        // Browsers drop a prefixed cookie that breaks its prefix's rules (RFC 6265bis 4.1.3,
+        // the prefix matched without regard to case as Chrome and Firefox do), so such a
+        // cookie would be set and never come back: refused here instead.
+        let prefixed = |prefix: &str| {
+            cookie
+                .name
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+        };
+        if prefixed("__Host-") && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some())
+        {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_NAME",
+                "a __Host- cookie needs SESSION_COOKIE_SECURE on, SESSION_COOKIE_PATH `/` and no SESSION_COOKIE_DOMAIN",
+            ));
+        }
+        if prefixed("__Secure-") && !cookie.secure {
+            return Err(ConfigError::invalid(
+                "SESSION_COOKIE_NAME",
+                "a __Secure- cookie needs SESSION_COOKIE_SECURE on",
+            ));
+        }
         if cookie.same_site == Some(SameSite::None) && !cookie.secure {
             return Err(ConfigError::invalid(
                 "SESSION_COOKIE_SAMESITE",

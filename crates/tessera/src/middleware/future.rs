@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::header::{SET_COOKIE, VARY};
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 use tracing::{error, warn};
@@ -130,6 +130,12 @@ fn finish<B>(
         Ok(CookieUpdate::Keep) => None,
         Ok(CookieUpdate::Set(cookie)) => {
             headers.append(SET_COOKIE, cookie);
+            // A response that sets (or expires) the cookie must never be cached and replayed
+            // to another user (OWASP Session Management Cheat Sheet, "Web content caching").
+            // A Cache-Control the handler chose is kept: it said what it wants.
+            if !headers.contains_key(CACHE_CONTROL) {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
             None
         }
         Err(error) => {
