@@ -3,7 +3,7 @@
     python3 seeds.py        # from fuzz/, rewrites corpus/<target>/golden-*
 
 Standard library only. Targets whose first input byte picks a mode (see each target's docs)
-get seeds for each mode: 0, the bytes as a client or a store hands them over; 1 or 2, the part
+get seeds for each mode: 0, the bytes as a client or a store hands them over; others, the part
 behind the MAC, which the target signs itself. `corpus/pickle/` is hand-kept and not written
 here. Seeds stay small: a few dozen files of a few KB per target.
 """
@@ -102,6 +102,7 @@ def main():
             signed = case[key]
             c.add("cookie_django", f"{key} {name}", b"\x00" + signed.encode())
             c.add("cookie_django", f"unsigned {key} {name}", b"\x01" + signed.rsplit(":", 1)[0].encode())
+        c.add("cookie_django", f"json {name}", b"\x02" + now.to_bytes(8, "big") + compact(case["data"]))
         data = case["session_data"]
         c.add("record_django", f"session_data {name}", b"\x00" + data.encode())
         c.add("record_django", f"unsigned {name}", b"\x01" + data.rsplit(":", 1)[0].encode())

@@ -3,8 +3,10 @@
 //! same time, loads back the same.
 //!
 //! First byte 0: the rest is the signed value as a client sends it (the seeds are Django's own
-//! cookies and `session_data`, signed with the golden secret). Otherwise the rest is the
+//! cookies and `session_data`, signed with the golden secret). 1: the rest is the
 //! `payload:timestamp` part, signed here so the fuzzer reaches the decoder behind the MAC.
+//! Otherwise: the first 8 bytes of the rest are the signing time, the remainder the JSON,
+//! dumped and signed here.
 #![no_main]
 
 mod common;
@@ -15,14 +17,24 @@ use tessera::interop::django::{
     DjangoCookieCodec, DjangoSigner, SESSION_DATA_SALT, SIGNED_COOKIES_SALT,
 };
 use tessera::ExpiryPolicy;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = common::mode(data) else {
         return;
     };
+    let (stamp, rest) = match (mode, rest.split_first_chunk::<8>()) {
+        (0 | 1, _) => (None, rest),
+        (_, Some((ts, json))) => (Some(i64::from_be_bytes(*ts)), json),
+        (_, None) => return,
+    };
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
+    };
+    let seal = |signer: &DjangoSigner| match (mode, stamp) {
+        (0, _) => text.to_owned(),
+        (_, Some(ts)) => signer.dumps_json(text, ts, mode % 2 == 0),
+        _ => signer.sign(text),
     };
     let keys = common::ring(common::DJANGO_SECRET);
     let now = common::now();
@@ -32,11 +44,7 @@ fuzz_target!(|data: &[u8]| {
         "django.core.signing",
     ] {
         let signer = DjangoSigner::new(&keys, salt);
-        let value = if mode == 0 {
-            text.to_owned()
-        } else {
-            signer.sign(text)
-        };
+        let value = seal(&signer);
         if let Ok((json, signed_at, _)) = signer.loads(&value) {
             for compress in [false, true] {
                 let again = signer.dumps(&json, signed_at, compress);
@@ -48,13 +56,11 @@ fuzz_target!(|data: &[u8]| {
     // Django's SESSION_COOKIE_AGE, two weeks.
     let policy = ExpiryPolicy::new(Duration::weeks(2), true);
     let codec = DjangoCookieCodec::new(&keys, policy);
-    let value = if mode == 0 {
-        text.to_owned()
-    } else {
-        DjangoSigner::new(&keys, SIGNED_COOKIES_SALT).sign(text)
-    };
+    let signer = DjangoSigner::new(&keys, SIGNED_COOKIES_SALT);
+    let value = seal(&signer);
     if let Ok(decoded) = codec.decode("sessionid", &value, now) {
-        let signed_at = decoded.record.expires_at - policy.lifetime();
+        let (_, signed_at, _) = signer.loads_bytes(&value).expect("what decodes loads");
+        let signed_at = OffsetDateTime::from_unix_timestamp(signed_at).expect("it decoded");
         let again = codec
             .encode("sessionid", &decoded.record, signed_at)
             .expect("a decoded session encodes");
