@@ -118,7 +118,7 @@ def main():
     # The session-shaped pickles (a dict at the top) at two protocols, and what must be refused.
     for case in g["pickle"]:
         name = case["name"]
-        if name.endswith((", protocol 2", ", protocol 5")) and case["json"].__class__ is dict:
+        if name.endswith((", protocol 2", ", protocol 5")) and isinstance(case["json"], dict):
             c.add("record_pickled", name, base64.b64decode(case["pickle_b64"]))
     for case in g["pickle_refused"][::3]:
         c.add("record_pickled", f"refused {case['name']}", base64.b64decode(case["pickle_b64"]))
