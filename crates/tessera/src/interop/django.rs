@@ -345,6 +345,13 @@ fn iso(at: OffsetDateTime) -> String {
 }
 
 fn parse_iso(s: &str) -> Option<OffsetDateTime> {
+    let at = parse_iso_exact(s)?;
+    // Python's datetime holds microseconds and `fromisoformat` drops any further digits; so
+    // does this, or the date would not survive being written back by `iso`.
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000).ok()
+}
+
+fn parse_iso_exact(s: &str) -> Option<OffsetDateTime> {
     if let Ok(at) = OffsetDateTime::parse(s, &Rfc3339) {
         return Some(at);
     }
@@ -432,7 +439,8 @@ impl CookieCodec for DjangoCookieCodec {
         })?;
         let signed_at =
             OffsetDateTime::from_unix_timestamp(signed_at).map_err(|_| CookieError::Malformed)?;
-        let expires_at = signed_at + self.policy.lifetime();
+        // Saturating: a validly signed far-future time must not overflow the deadline.
+        let expires_at = signed_at.saturating_add(self.policy.lifetime());
         if now - signed_at > self.policy.lifetime() {
             return Err(CookieError::Expired(expires_at));
         }
@@ -532,6 +540,11 @@ mod tests {
             expiry_of(Some(&json!("2030-01-02T03:04:05"))),
             Expiry::At(datetime!(2030-01-02 03:04:05 UTC))
         );
+        // Found reading the decoder for the record_django fuzz target: digits past the
+        // microsecond were kept, so the expiry changed when written back.
+        let nanos = expiry_of(Some(&json!("2030-01-02T03:04:05.123456789+00:00")));
+        assert_eq!(nanos, Expiry::At(datetime!(2030-01-02 03:04:05.123456 UTC)));
+        assert_eq!(expiry_of(expiry_value(nanos).as_ref()), nanos);
     }
 
     #[test]
@@ -547,5 +560,21 @@ mod tests {
         assert_eq!(back, record);
         let other = KeyRing::new(SecretKey::new("e".repeat(50)).unwrap());
         assert!(decode_session_data(&other, &data, record.expires_at).is_err());
+    }
+
+    #[test]
+    fn a_signing_time_at_the_end_of_time_is_not_a_panic() {
+        // Found by the cookie_django fuzz target: a cookie signed (with the key) for a time
+        // near year 9999 overflowed `signed_at + SESSION_COOKIE_AGE`. Django takes a
+        // future-dated signature (it checks the age only), and so does tessera.
+        let keys = KeyRing::new(SecretKey::new("d".repeat(50)).unwrap());
+        let codec = DjangoCookieCodec::new(&keys, ExpiryPolicy::new(Duration::weeks(2), true));
+        let last = 253_402_300_799; // 9999-12-31 23:59:59 UTC
+        let cookie = codec.signer.dumps_json(r#"{"a":1}"#, last, false);
+        let decoded = codec
+            .decode("sessionid", &cookie, datetime!(2023-11-14 22:13:20 UTC))
+            .unwrap();
+        assert_eq!(decoded.record.data["a"], 1);
+        assert!(decoded.record.expires_at >= datetime!(9999-12-31 23:59:59 UTC));
     }
 }

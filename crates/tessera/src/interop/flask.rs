@@ -118,7 +118,10 @@ impl FlaskCookieCodec {
             OffsetDateTime::from_unix_timestamp(signed_at).map_err(|_| CookieError::Malformed)?;
         let age = now - signed_at;
         if age > self.policy.lifetime() || age < Duration::ZERO {
-            return Err(CookieError::Expired(signed_at + self.policy.lifetime()));
+            // Saturating: a validly signed far-future time must not overflow the error's date.
+            return Err(CookieError::Expired(
+                signed_at.saturating_add(self.policy.lifetime()),
+            ));
         }
         let json = load_payload(payload).map_err(|e| match e {
             PayloadError::Inflate(crate::compress::InflateError::TooLarge(_)) => {
@@ -148,7 +151,7 @@ impl CookieCodec for FlaskCookieCodec {
         now: OffsetDateTime,
     ) -> Result<Decoded, CookieError> {
         let (data, signed_at, rotated) = self.decode_dict(value, now)?;
-        let expires_at = signed_at + self.policy.lifetime();
+        let expires_at = signed_at.saturating_add(self.policy.lifetime());
         Ok(Decoded {
             record: record_from_dict(data, self.policy, expires_at),
             rotated,
@@ -207,5 +210,26 @@ mod tests {
             c.decode("s", &cookie, at(999_999)).is_err(),
             "signed in the future"
         );
+    }
+
+    #[test]
+    fn a_signing_time_at_the_end_of_time_is_refused_not_a_panic() {
+        // Found by the cookie_flask fuzz target: a cookie signed (with the key) in the far
+        // future overflowed `signed_at + lifetime` building the error. The same sum on
+        // success overflowed for a lifetime near `Duration::MAX` (found reading the fix).
+        let c = codec(false);
+        let last = 253_402_300_799; // 9999-12-31 23:59:59 UTC
+        let cookie = c.signer.sign_timestamped(&dump_payload(b"{}"), last);
+        assert!(matches!(
+            c.decode("s", &cookie, at(1_700_000_000)),
+            Err(CookieError::Expired(_))
+        ));
+        let keys = KeyRing::new(SecretKey::new("flask-secret-key-with-32-bytes-or-more").unwrap());
+        let forever = FlaskCookieCodec::new(&keys, ExpiryPolicy::new(Duration::MAX, false));
+        let cookie = forever
+            .signer
+            .sign_timestamped(&dump_payload(b"{}"), 1_700_000_000);
+        let decoded = forever.decode("s", &cookie, at(1_700_000_100)).unwrap();
+        assert!(decoded.record.expires_at > at(1_700_000_100));
     }
 }
