@@ -110,23 +110,14 @@ impl CachedStore {
         &self.db
     }
 
-    /// Runs a cache operation; a failure is logged and becomes `None`.
+    /// Runs a cache operation; a failure is logged and becomes `None` ([`best_effort`]).
     async fn cached<T>(
         &self,
         op: &'static str,
         id: &SessionId,
         fut: impl Future<Output = Result<T, Error>>,
     ) -> Option<T> {
-        let error = match tokio::time::timeout(self.cache_timeout, fut).await {
-            Ok(Ok(value)) => return Some(value),
-            Ok(Err(error)) => error,
-            Err(_) => Error::Timeout {
-                op,
-                after: self.cache_timeout,
-            },
-        };
-        warn!(session = %id, op, error = %crate::chain::Chain(&error), "session cache failed; using the database alone");
-        None
+        best_effort(self.cache_timeout, op, id, fut).await
     }
 
     /// Removes the cached copy, best effort.
@@ -171,6 +162,26 @@ impl CachedStore {
             Some(Saved::Conflict) | None => self.invalidate(id).await,
         }
     }
+}
+
+/// Runs `fut`, an operation on the cache in front of a database, bounded by `timeout`: its value,
+/// or `None` after logging why it failed or ran out of time, so the database answers alone.
+/// The stores that put a cache in front of a database ([`CachedStore`],
+/// [`DjangoCachedDbStore`](super::django_cached_db::DjangoCachedDbStore)) run every cache
+/// operation through it.
+pub(super) async fn best_effort<T>(
+    timeout: StdDuration,
+    op: &'static str,
+    id: &SessionId,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Option<T> {
+    let error = match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(value)) => return Some(value),
+        Ok(Err(error)) => error,
+        Err(_) => Error::Timeout { op, after: timeout },
+    };
+    warn!(session = %id, op, error = %crate::chain::Chain(&error), "session cache failed; using the database alone");
+    None
 }
 
 /// The cached copy of a database record at `version`.

@@ -94,23 +94,15 @@ impl DjangoCachedDbStore {
         &self.db
     }
 
-    /// Runs a cache operation; a failure is logged and becomes `None`.
+    /// Runs a cache operation; a failure is logged and becomes `None`
+    /// ([`best_effort`](super::cached::best_effort)).
     async fn cached<T>(
         &self,
         op: &'static str,
         id: &SessionId,
         fut: impl Future<Output = Result<T, Error>>,
     ) -> Option<T> {
-        let error = match tokio::time::timeout(self.cache_timeout, fut).await {
-            Ok(Ok(value)) => return Some(value),
-            Ok(Err(error)) => error,
-            Err(_) => Error::Timeout {
-                op,
-                after: self.cache_timeout,
-            },
-        };
-        warn!(session = %id, op, error = %crate::chain::Chain(&error), "Django's session cache failed; using the database alone");
-        None
+        super::cached::best_effort(self.cache_timeout, op, id, fut).await
     }
 
     /// Removes the cache entry, best effort.
