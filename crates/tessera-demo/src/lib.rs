@@ -1,5 +1,8 @@
 //! The tessera demo: a counter, a login and a logout over whichever storage `SESSION_URL`
 //! names. `cargo run -p tessera-demo` serves it on <http://127.0.0.1:3000>.
+//!
+//! [`load`] drives a running demo with many clients, each counting in its own session, and
+//! records every count the demo acknowledged (the `demo-load` binary runs it from a shell).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
@@ -10,6 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera::{Session, SessionLayer, ValueError};
 
+pub mod load;
+
 /// The longest user name `/login` accepts.
 pub const MAX_USER_LEN: usize = 64;
 
@@ -18,6 +23,7 @@ pub fn app(layer: SessionLayer) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/counter", get(counter))
+        .route("/count", get(count))
         .route("/login", post(login))
         .route("/whoami", get(whoami))
         .route("/logout", post(logout))
@@ -49,6 +55,12 @@ async fn counter(session: Session) -> Result<Json<serde_json::Value>, ValueError
     // again to its count, so concurrent requests never lose one.
     let count = session.update("count", |n: Option<u64>| n.unwrap_or(0) + 1)?;
     Ok(Json(json!({ "count": count })))
+}
+
+async fn count(session: Session) -> Json<serde_json::Value> {
+    // Read-only: what `/counter` last stored, for a client that checks it without adding one.
+    let count = session.get::<u64>("count").unwrap_or(None);
+    Json(json!({ "count": count }))
 }
 
 #[derive(Deserialize)]
