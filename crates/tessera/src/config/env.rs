@@ -170,17 +170,18 @@ pub(super) fn apply(
         });
     }
     if let Some(value) = var(lookup, "SESSION_STORE_OUTAGE") {
-        b =
-            b.store_outage(match value.trim().to_ascii_lowercase().as_str() {
-                "unavailable" => StoreOutage::Unavailable,
-                "anonymous" => StoreOutage::Anonymous,
-                _ => return Err(ConfigError::invalid(
+        b = b.store_outage(match value.trim().to_ascii_lowercase().as_str() {
+            "unavailable" => StoreOutage::Unavailable,
+            "anonymous" => StoreOutage::Anonymous,
+            _ => {
+                return Err(ConfigError::invalid(
                     "SESSION_STORE_OUTAGE",
                     format!(
                         "{value:?} is not one of `unavailable` (503, the default) or `anonymous`"
                     ),
-                )),
-            });
+                ))
+            }
+        });
     }
     Ok(b)
 }
