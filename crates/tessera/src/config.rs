@@ -119,8 +119,10 @@ pub enum StaleWrites {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum StoreOutage {
-    /// The request gets `503 Service Unavailable` and the handler does not run with a session
-    /// (the default; `SESSION_STORE_OUTAGE=unavailable`).
+    /// The request gets `503 Service Unavailable`: the axum extractor rejects it, and
+    /// [`LazySession::load`](crate::LazySession::load) returns
+    /// [`SessionError::Store`](crate::SessionError::Store) (the default;
+    /// `SESSION_STORE_OUTAGE=unavailable`).
     #[default]
     Unavailable,
     /// The handler gets an empty, read-only session whose

@@ -35,6 +35,40 @@ const HANDLER_PAUSE: Duration = Duration::from_millis(1500);
 /// The tests share one port, so they take turns.
 static PORT_IN_USE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// What tessera logged at `WARN` and above, from every thread (the app runs on several).
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the global subscriber, once, before any app of this file is built (see
+/// `tests/owasp.rs` for why it is global).
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+/// The lines logged since the last call.
+fn take_logs() -> String {
+    String::from_utf8(std::mem::take(&mut *LOGS.lock().unwrap())).unwrap()
+}
+
 /// A private redis-server keeping its data in an append-only file in a directory of its own;
 /// killed and its directory removed when dropped.
 struct Redis {
@@ -199,6 +233,7 @@ fn config(outage: StoreOutage) -> SessionConfig {
 
 /// The app served on a loopback port; its base URL.
 async fn serve(outage: StoreOutage) -> String {
+    capture_logs();
     let layer = SessionLayer::from_config(config(outage)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -307,6 +342,26 @@ async fn anonymous_mode_keeps_the_cookie_and_refuses_writes_until_the_store_is_b
         "ada|false|1"
     );
     redis.kill();
+
+    take_logs();
+    let reply = get_from(&base, "/whoami", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let logs = take_logs();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("could not load the session"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning per request: {logs}");
+    let (_, value) = cookie.split_once('=').unwrap();
+    let id = value.split('.').next().unwrap();
+    let tag = tessera::SessionId::parse(id).unwrap().log_tag();
+    assert!(
+        warnings[0].contains(" WARN ")
+            && warnings[0].contains("the session store is unavailable during load: ")
+            && warnings[0].contains(&tag),
+        "the warning names the cause and the id's tag: {logs}"
+    );
+    assert!(!logs.contains(id), "the id is never logged: {logs}");
 
     for path in ["/whoami", "/lazy"] {
         let reply = get_from(&base, path, Some(&cookie)).await;
