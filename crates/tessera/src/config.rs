@@ -87,6 +87,54 @@ pub enum StaleWrites {
     LastWriterWins,
 }
 
+/// What a request gets when the server-side store fails or times out while its session is
+/// loaded (`SESSION_STORE_OUTAGE`). Saving is not affected: a save that fails after a
+/// successful load is always `503 Service Unavailable`, since the request's writes were not
+/// kept. Cookie sessions never load from a store, and a corrupt record is a fresh session in
+/// either mode.
+///
+/// ```
+/// use tessera::config::StoreOutage;
+/// use tessera::SessionConfig;
+///
+/// let config = SessionConfig::builder()
+///     .store_outage(StoreOutage::Anonymous)
+///     .build()?;
+/// assert_eq!(config.store_outage(), StoreOutage::Anonymous);
+/// # Ok::<(), tessera::ConfigError>(())
+/// ```
+///
+/// # Risks of `Anonymous`
+///
+/// During an outage every request looks like a visitor who is not logged in:
+///
+/// - authorization must deny when the user is missing from the session, never grant: an
+///   "anonymous" session is not an "allowed" one;
+/// - CSRF tokens kept in the session are missing, so form posts fail their check;
+/// - rate limits, lockout counters and anything else counted in the session are not
+///   enforced, since nothing can be counted;
+/// - a handler that writes the session gets `503` only after it ran: side effects before the
+///   write (a payment, an email) have happened. Check
+///   [`Session::store_unavailable`](crate::Session::store_unavailable) first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreOutage {
+    /// The request gets `503 Service Unavailable`: the axum extractor rejects it, and
+    /// [`LazySession::load`](crate::LazySession::load) returns
+    /// [`SessionError::Store`](crate::SessionError::Store) (the default;
+    /// `SESSION_STORE_OUTAGE=unavailable`).
+    #[default]
+    Unavailable,
+    /// The handler gets an empty, read-only session whose
+    /// [`store_unavailable`](crate::Session::store_unavailable) is `true`
+    /// (`SESSION_STORE_OUTAGE=anonymous`). The response never sets, refreshes or deletes the
+    /// cookie, so the user's session is found again once the store is back. If the handler
+    /// changed that session in any way, nothing is sent to the store and the response is
+    /// replaced by a `503`, as for a failed save
+    /// ([`SessionError::ReadOnly`](crate::SessionError::ReadOnly)).
+    Anonymous,
+}
+
 /// All session settings. Build one with [`SessionConfig::builder`] or
 /// [`SessionConfig::from_env`].
 ///
@@ -119,6 +167,7 @@ pub struct SessionConfig {
     pub(crate) save_retries: u32,
     pub(crate) save_retry_time: StdDuration,
     pub(crate) stale_writes: StaleWrites,
+    pub(crate) store_outage: StoreOutage,
     pub(crate) profile: Profile,
     pub(crate) clock: SharedClock,
 }
@@ -186,6 +235,12 @@ impl SessionConfig {
         self.stale_writes
     }
 
+    /// What a request gets when its session cannot be loaded from the store
+    /// (`SESSION_STORE_OUTAGE`).
+    pub fn store_outage(&self) -> StoreOutage {
+        self.store_outage
+    }
+
     /// The key ring, or the error Flask gives when none is set.
     pub(crate) fn require_keys(&self, needed_by: &'static str) -> Result<&KeyRing, ConfigError> {
         self.keys
@@ -222,6 +277,7 @@ pub struct SessionConfigBuilder {
     save_retries: u32,
     save_retry_time: StdDuration,
     stale_writes: StaleWrites,
+    store_outage: StoreOutage,
     profile: Profile,
     clock: SharedClock,
 }
@@ -253,6 +309,7 @@ impl Default for SessionConfigBuilder {
             save_retries: DEFAULT_SAVE_RETRIES,
             save_retry_time: DEFAULT_SAVE_RETRY_TIME,
             stale_writes: StaleWrites::Conflict,
+            store_outage: StoreOutage::Unavailable,
             profile: Profile::Native,
             clock: clock::system(),
         }
@@ -453,6 +510,31 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// What a request gets when the store fails or times out while its session is loaded
+    /// (`SESSION_STORE_OUTAGE`, default [`StoreOutage::Unavailable`]: `503`).
+    ///
+    /// [`StoreOutage::Anonymous`] keeps pages that can do without a session up during an
+    /// outage, at a cost: logged-in users appear logged out, CSRF tokens and counters kept in
+    /// the session are missing, and a handler that writes gets `503` only after it ran. Read
+    /// the [risks](StoreOutage#risks-of-anonymous) before turning it on.
+    ///
+    /// ```
+    /// use tessera::config::StoreOutage;
+    /// use tessera::SessionConfig;
+    ///
+    /// let config = SessionConfig::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .store_outage(StoreOutage::Anonymous)
+    ///     .build()?;
+    /// assert_eq!(config.store_outage(), StoreOutage::Anonymous);
+    /// # Ok::<(), tessera::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn store_outage(mut self, store_outage: StoreOutage) -> Self {
+        self.store_outage = store_outage;
+        self
+    }
+
     /// Which formats sessions are kept in (`SESSION_PROFILE`: `native`, `flask`, `django`),
     /// for sharing sessions with a Python app; see [`crate::interop`].
     #[must_use]
@@ -614,6 +696,7 @@ impl SessionConfigBuilder {
             save_retries: self.save_retries,
             save_retry_time: self.save_retry_time,
             stale_writes: self.stale_writes,
+            store_outage: self.store_outage,
             profile: self.profile,
             clock: self.clock,
         })
@@ -692,6 +775,7 @@ mod tests {
         assert!(c.policy.permanent_by_default());
         assert!(c.keys.is_none());
         assert_eq!(c.stale_writes(), StaleWrites::Conflict);
+        assert_eq!(c.store_outage(), StoreOutage::Unavailable);
     }
 
     #[test]

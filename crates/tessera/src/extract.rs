@@ -15,7 +15,8 @@ pub enum SessionRejection {
     /// The route is not behind a [`SessionLayer`](crate::SessionLayer): a `500`.
     #[error("no session: this route is not behind tessera's SessionLayer; add `.layer(SessionLayer::new(storage, config)?)` to the router")]
     MissingLayer,
-    /// The store failed or timed out: a `503`.
+    /// The store failed or timed out (with the default
+    /// [`StoreOutage::Unavailable`](crate::config::StoreOutage::Unavailable)): a `503`.
     #[error("the session store is unavailable")]
     Unavailable(#[source] SessionError),
 }

@@ -88,7 +88,7 @@ pub mod session;
 pub mod storage;
 pub mod store;
 
-pub use config::{ConfigError, SameSite, SessionConfig, StaleWrites};
+pub use config::{ConfigError, SameSite, SessionConfig, StaleWrites, StoreOutage};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use id::SessionId;
 pub use interop::Profile;

@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 use cookie::SameSite;
 use time::Duration;
 
-use super::{ConfigError, SessionConfigBuilder, StaleWrites};
+use super::{ConfigError, SessionConfigBuilder, StaleWrites, StoreOutage};
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -169,6 +169,20 @@ pub(super) fn apply(
             }
         });
     }
+    if let Some(value) = var(lookup, "SESSION_STORE_OUTAGE") {
+        b = b.store_outage(match value.trim().to_ascii_lowercase().as_str() {
+            "unavailable" => StoreOutage::Unavailable,
+            "anonymous" => StoreOutage::Anonymous,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "SESSION_STORE_OUTAGE",
+                    format!(
+                        "{value:?} is not one of `unavailable` (503, the default) or `anonymous`"
+                    ),
+                ))
+            }
+        });
+    }
     Ok(b)
 }
 
@@ -207,8 +221,10 @@ mod tests {
             ("SESSION_CACHE_URL", "redis://127.0.0.1:6379"),
             ("SESSION_SAVE_RETRY_MS", "40"),
             ("SESSION_STALE_WRITES", "Last-Writer-Wins"),
+            ("SESSION_STORE_OUTAGE", " Anonymous"),
         ])
         .unwrap();
+        assert_eq!(c.store_outage, StoreOutage::Anonymous);
         assert_eq!(c.save_retry_time, StdDuration::from_millis(40));
         assert_eq!(c.stale_writes, StaleWrites::LastWriterWins);
         assert_eq!(c.keys.as_ref().unwrap().len(), 3);
@@ -269,6 +285,7 @@ mod tests {
             ("SECRET_KEY", "too-short"),
             ("SESSION_PROFILE", "rails"),
             ("SESSION_STALE_WRITES", "sometimes"),
+            ("SESSION_STORE_OUTAGE", "anonymously"),
             ("SESSION_SAVE_RETRY_MS", "-1"),
         ] {
             let err = config(&[(name, value)]).unwrap_err().to_string();
@@ -294,5 +311,12 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("both set"));
+        assert_eq!(
+            config(&[("SESSION_STORE_OUTAGE", "unavailable")])
+                .unwrap()
+                .store_outage,
+            StoreOutage::Unavailable
+        );
+        assert_eq!(config(&[]).unwrap().store_outage, StoreOutage::Unavailable);
     }
 }

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use http::StatusCode;
 
 use crate::session::Stale;
@@ -29,13 +31,19 @@ pub enum SessionError {
     /// were not saved, so the logout stands (Django's `SessionInterrupted`): `400 Bad Request`.
     #[error("the session was deleted by a concurrent request before this request could save it")]
     Interrupted,
+    /// The request changed a session that was read-only because the store was unavailable
+    /// when it was loaded ([`StoreOutage::Anonymous`](crate::config::StoreOutage::Anonymous));
+    /// nothing was sent to the store: `503 Service Unavailable`. The source is the store's
+    /// error at load.
+    #[error("the session was read-only because its store was unavailable when it was loaded; the request's changes were not saved")]
+    ReadOnly(#[source] Arc<store::Error>),
 }
 
 impl SessionError {
     /// The status a request gets for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::ReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) | Self::Contended(_) => StatusCode::CONFLICT,
             Self::Interrupted => StatusCode::BAD_REQUEST,
         }
@@ -53,11 +61,11 @@ impl SessionError {
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct SaveFailure(std::sync::Arc<SessionError>);
+pub struct SaveFailure(Arc<SessionError>);
 
 impl SaveFailure {
     pub(crate) fn new(error: SessionError) -> Self {
-        Self(std::sync::Arc::new(error))
+        Self(Arc::new(error))
     }
 
     /// The error.

@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tracing::{error, warn};
 
 use super::commit::{commit_now, commit_store, CookieUpdate};
-use super::{LazySession, SaveFailure, SessionError};
+use super::{outage, LazySession, SaveFailure, SessionError};
 
 type Commit = Pin<Box<dyn Future<Output = Result<CookieUpdate, SessionError>> + Send>>;
 
@@ -67,6 +67,13 @@ where
                     let Some(opened) = lazy.inner.opened.get() else {
                         return Poll::Ready(Ok(response));
                     };
+                    // A session the store could not load is never saved: no store call either.
+                    if let Some(outcome) = outage::finish(opened) {
+                        let mut response = response;
+                        return Poll::Ready(
+                            Ok(respond(&mut response, outcome).unwrap_or(response)),
+                        );
+                    }
                     let work = match commit_now(&lazy.inner.shared, opened) {
                         Ok(update) => {
                             let mut response = response;

@@ -48,7 +48,9 @@ impl LazySession {
     /// so a request whose handler never asks for its session never parses it.
     ///
     /// A bad cookie or a corrupt record gives a fresh session; only a failing store is an
-    /// error.
+    /// error ([`SessionError::Store`]), unless the configuration says
+    /// [`StoreOutage::Anonymous`](crate::config::StoreOutage::Anonymous): then it is an empty,
+    /// read-only session whose [`store_unavailable`](Session::store_unavailable) is `true`.
     pub async fn load(&self, headers: &HeaderMap) -> Result<Session, SessionError> {
         if let Some(opened) = self.inner.opened.get() {
             return Ok(opened.session.clone());

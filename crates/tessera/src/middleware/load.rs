@@ -1,5 +1,7 @@
 //! Opening a request's session: Flask's `open_session`.
 
+use std::sync::Arc;
+
 use tracing::warn;
 
 use super::bounded::bounded;
@@ -7,7 +9,8 @@ use http::HeaderMap;
 
 use super::cookies;
 use super::ids::IdCookie;
-use super::{Backend, SessionError, Shared};
+use super::{outage, Backend, SessionError, Shared};
+use crate::config::StoreOutage;
 use crate::id::SessionId;
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
@@ -23,6 +26,9 @@ pub(crate) struct Opened {
     /// The id the cookie named and its signature, when the current key verified it: sending
     /// the same id again reuses the signature instead of signing the id again.
     pub(crate) id_signature: Option<(SessionId, Signature)>,
+    /// The store failed at load and the configuration goes on without it
+    /// ([`StoreOutage::Anonymous`]): the session is read-only and the cookie is left alone.
+    pub(crate) outage: Option<Arc<store::Error>>,
 }
 
 /// The signature part of a signed id cookie (after its last `.`), held inline: kept for every
@@ -66,6 +72,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
         cookie_sent,
         rotated: false,
         id_signature: None,
+        outage: None,
     };
     let Some(value) = cookies::find(headers, &config.cookie.name) else {
         return Ok(fresh(false));
@@ -86,6 +93,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     cookie_sent: true,
                     rotated: decoded.rotated,
                     id_signature: None,
+                    outage: None,
                 }),
                 Err(error) => {
                     warn!(error = %crate::chain::Chain(&error), "refused the session cookie; starting a fresh session");
@@ -118,6 +126,7 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     ),
                     cookie_sent: true,
                     rotated,
+                    outage: None,
                 }),
                 // Unknown or expired: never adopt the client's id (session fixation).
                 Ok(None) => Ok(fresh(true)),
@@ -125,7 +134,10 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                     warn!(error = %crate::chain::Chain(&error), "starting a fresh session");
                     Ok(fresh(true))
                 }
-                Err(error) => Err(error.into()),
+                Err(error) => match config.store_outage {
+                    StoreOutage::Unavailable => Err(error.into()),
+                    StoreOutage::Anonymous => Ok(outage::degraded(shared, &id, error)),
+                },
             }
         }
     }

@@ -23,7 +23,11 @@
 //!   a session deleted meanwhile is not resurrected and the request gets `400`;
 //! - a store that fails or does not answer within the timeout turns the response into a
 //!   `503 Service Unavailable` and logs the cause. A response replaced because of a failed
-//!   save carries the [`SaveFailure`] in its extensions.
+//!   save carries the [`SaveFailure`] in its extensions. With
+//!   [`StoreOutage::Anonymous`](crate::config::StoreOutage::Anonymous), a store that fails
+//!   while the session is *loaded* gives the handler an empty read-only session instead; its
+//!   response keeps the client's cookie as it is, and is replaced by a `503`
+//!   ([`SessionError::ReadOnly`]) only if the handler wrote the session.
 
 mod bounded;
 mod commit;
@@ -34,6 +38,7 @@ mod ids;
 mod layer;
 mod lazy;
 mod load;
+mod outage;
 mod queue;
 mod service;
 

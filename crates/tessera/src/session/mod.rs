@@ -123,12 +123,23 @@ pub(crate) struct State {
     /// The stored record must go: `flush` or `cycle_id` was called.
     pub(crate) drop_origin: bool,
     pub(crate) modified: bool,
+    /// A writing method was called that changed nothing (a removal of an absent key, a clear
+    /// of an empty session): a read-only session refuses it all the same, as the key may be in
+    /// the record it could not load.
+    pub(crate) idle_write: bool,
+    /// The store failed when the session was loaded: it is empty and read-only.
+    pub(crate) store_unavailable: bool,
     pub(crate) accessed: bool,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) clock: SharedClock,
 }
 
 impl State {
+    /// Whether the request called any method that writes, whether or not it changed anything.
+    pub(crate) fn wrote(&self) -> bool {
+        self.modified || self.idle_write
+    }
+
     /// Lays this request's changes over `base` (a record another request saved meanwhile).
     /// `refuse_stale`: a read-based write of a key `base` changed is refused (see [`Stale`]).
     /// On an error the session is left as it was.
@@ -192,6 +203,8 @@ impl Session {
             expiry_changed: false,
             drop_origin: false,
             modified: false,
+            idle_write: false,
+            store_unavailable: false,
             accessed: false,
             policy,
             clock,
@@ -204,6 +217,14 @@ impl Session {
     /// A new, empty session that no request has loaded: for tests of handlers.
     pub fn detached(policy: ExpiryPolicy, clock: SharedClock) -> Self {
         Self::new(None, None, policy, clock)
+    }
+
+    /// The empty, read-only session of a request whose store failed at load
+    /// ([`StoreOutage::Anonymous`](crate::config::StoreOutage::Anonymous)).
+    pub(crate) fn unavailable(policy: ExpiryPolicy, clock: SharedClock) -> Self {
+        let session = Self::new(None, None, policy, clock);
+        session.lock().store_unavailable = true;
+        session
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -440,6 +461,7 @@ impl Session {
         let mut state = self.lock();
         state.read(key);
         if !state.data.contains_key(key) {
+            state.idle_write = true;
             return None;
         }
         state.write(key, Write::Plain);
@@ -453,6 +475,7 @@ impl Session {
         let mut state = self.lock();
         state.accessed = true;
         if state.data.is_empty() && state.changes.is_empty() {
+            state.idle_write = true;
             return;
         }
         state.data = Arc::new(Data::new());
@@ -497,6 +520,39 @@ impl Session {
         let state = self.lock();
         // `flush` both clears and drops the origin; `cycle_id` alone keeps the session.
         state.origin.is_none() || state.drop_origin && state.cleared
+    }
+
+    /// Whether the store could not be reached when this session was loaded, under
+    /// [`StoreOutage::Anonymous`](crate::config::StoreOutage::Anonymous): the session is
+    /// empty whatever the store holds for this user, and read-only. If the handler writes it
+    /// (even a removal or a [`clear`](Self::clear) that changes nothing), the response is
+    /// replaced by `503 Service Unavailable` after the handler returns, so check this first
+    /// and answer "try again later" before doing anything that cannot be undone.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tessera::Session;
+    ///
+    /// fn checkout(session: &Session) -> Result<StatusCode, tessera::session::ValueError> {
+    ///     if session.store_unavailable() {
+    ///         return Ok(StatusCode::SERVICE_UNAVAILABLE);
+    ///     }
+    ///     let Some(user) = session.get::<String>("user")? else {
+    ///         return Ok(StatusCode::UNAUTHORIZED);
+    ///     };
+    ///     // ... charge `user`, then record it:
+    ///     session.insert("last_order", &user)?;
+    ///     Ok(StatusCode::OK)
+    /// }
+    /// # let session = Session::detached(
+    /// #     tessera::expiry::ExpiryPolicy::new(time::Duration::days(1), true),
+    /// #     tessera::clock::system(),
+    /// # );
+    /// # assert_eq!(checkout(&session)?, StatusCode::UNAUTHORIZED);
+    /// # Ok::<(), tessera::session::ValueError>(())
+    /// ```
+    pub fn store_unavailable(&self) -> bool {
+        self.lock().store_unavailable
     }
 
     /// Whether this request changed the session (Flask's `session.modified`).
@@ -584,6 +640,7 @@ impl fmt::Debug for Session {
             .field("keys", &state.data.keys().collect::<Vec<_>>())
             .field("expiry", &state.expiry)
             .field("modified", &state.modified)
+            .field("store_unavailable", &state.store_unavailable)
             .finish_non_exhaustive()
     }
 }
@@ -634,6 +691,35 @@ mod tests {
         assert!(!s.is_modified());
         s.remove_value("absent");
         assert!(!s.is_modified(), "removing an absent key changes nothing");
+    }
+
+    #[test]
+    fn a_session_the_store_could_not_load_is_flagged_and_sees_every_write() {
+        assert!(!session().store_unavailable());
+        let unavailable = |write: fn(&Session)| {
+            let s = Session::unavailable(
+                ExpiryPolicy::new(Duration::days(14), true),
+                crate::clock::system(),
+            );
+            assert!(s.store_unavailable() && s.is_empty());
+            assert!(!s.lock().wrote());
+            write(&s);
+            let wrote = s.lock().wrote();
+            wrote
+        };
+        assert!(!unavailable(|s| {
+            let _ = (s.get_value("user"), s.keys(), s.expiry_age(), s.id());
+        }));
+        // Even the writes that change nothing here: the record not loaded may hold the key.
+        assert!(unavailable(|s| {
+            s.remove_value("user");
+        }));
+        assert!(unavailable(Session::clear));
+        assert!(unavailable(Session::flush));
+        assert!(unavailable(Session::cycle_id));
+        assert!(unavailable(Session::mark_modified));
+        assert!(unavailable(|s| s.set_expiry(Duration::hours(1))));
+        assert!(unavailable(|s| s.insert("n", 1).unwrap()));
     }
 
     #[test]
