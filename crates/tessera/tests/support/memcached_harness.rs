@@ -65,14 +65,23 @@ pub async fn harness(options: OpenOptions) -> Option<Harness> {
     };
     let (writer, written, writer_addr) = (store.clone(), cleanup.clone(), address(&url()));
     // What Django's PyMemcacheCache `set` does: the pickle under pymemcache's pickle flag,
-    // expiring at the deadline (a Unix time, as memcached takes any over 30 days).
+    // expiring at the deadline, sent as seconds from now up to 30 days and as a Unix time
+    // beyond (`BaseMemcachedCache.get_backend_timeout`). A Unix time would be judged by
+    // memcached's own clock, which counts from its start and drifts from the wall clock.
     let foreign = move |id: tessera::SessionId, bytes: Vec<u8>, at: time::OffsetDateTime| {
         written.note(&id);
         let (key, addr) = (writer.key(&id), writer_addr.clone());
         async move {
             tokio::task::spawn_blocking(move || {
-                let mut command =
-                    format!("set {key} 1 {} {}\r\n", at.unix_timestamp(), bytes.len()).into_bytes();
+                let left = (at - time::OffsetDateTime::now_utc()).whole_seconds();
+                let exptime = if left > 30 * 24 * 3600 {
+                    at.unix_timestamp()
+                } else if left > 0 {
+                    left
+                } else {
+                    -1 // already expired (memcached reads 0 as "never")
+                };
+                let mut command = format!("set {key} 1 {exptime} {}\r\n", bytes.len()).into_bytes();
                 command.extend_from_slice(&bytes);
                 command.extend_from_slice(b"\r\n");
                 let reply = super::memcached_command(&addr, &command).unwrap();
