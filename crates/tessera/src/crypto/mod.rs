@@ -23,6 +23,9 @@ pub enum Purpose {
     SignedCookie,
     /// Encrypting a cookie that holds the whole session.
     EncryptedCookie,
+    /// Hashing session ids into the keys a server-side store keeps records under
+    /// (`SESSION_HASH_IDS`).
+    IdHash,
 }
 
 impl Purpose {
@@ -31,6 +34,7 @@ impl Purpose {
             Self::IdCookie => b"tessera/v1/id-cookie/blake3",
             Self::SignedCookie => b"tessera/v1/signed-cookie/blake3",
             Self::EncryptedCookie => b"tessera/v1/encrypted-cookie/xchacha20poly1305",
+            Self::IdHash => b"tessera/v1/id-hash/blake3",
         }
     }
 }
