@@ -1,9 +1,10 @@
 //! Secret keys, key rotation, signing and sealing.
 //!
 //! Every secret in a [`KeyRing`] is stretched with HKDF-SHA256 into one key per purpose (the id
-//! cookie, the signed-cookie session, the encrypted-cookie session), so a MAC made for one use is
-//! worthless for another. The newest key signs and seals; the fallbacks only verify and open, and
-//! a value they accept is reported as `rotated` so the middleware re-signs it with the newest key.
+//! cookie, the signed-cookie session, the encrypted-cookie session, the hashed ids of
+//! `SESSION_HASH_IDS`), so a MAC made for one use is worthless for another. The newest key
+//! signs and seals; the fallbacks only verify and open, and a value they accept is reported as
+//! `rotated` so the middleware re-signs it with the newest key.
 
 mod keys;
 mod sealed;
