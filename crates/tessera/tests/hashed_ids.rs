@@ -310,6 +310,57 @@ async fn a_postgres_table_holds_no_session_id() {
     assert_eq!(data.get("user"), Some(&json!("ada")), "the session loads");
 }
 
+/// With a Redis cache in front of PostgreSQL, both hold the hash and neither the id: the
+/// hashing wraps the cache too.
+#[cfg(all(feature = "postgres", feature = "redis"))]
+#[tokio::test]
+async fn a_cache_and_its_database_hold_no_session_id() {
+    let url = support::sql::postgres_url();
+    let table = support::unique_name("tessera_hashed");
+    let prefix = redis_raw::prefix();
+    let config = SessionConfig::builder()
+        .secret_key(KEY_A)
+        .url(format!("{url}?table={table}"))
+        .cache_url(redis_url())
+        .key_prefix(prefix.0.clone())
+        .hash_ids(true)
+        .build()
+        .unwrap();
+    let Some(app) = app("postgres and redis", config).await else {
+        return;
+    };
+    let (drop_url, drop_table) = (url.clone(), format!("DROP TABLE IF EXISTS {table}"));
+    let _cleanup = support::Teardown::new(move || async move {
+        let pool = sqlx::PgPool::connect(&drop_url).await.unwrap();
+        sqlx::query(&drop_table).execute(&pool).await.unwrap();
+    });
+    let (cookie, _) = send(&app, "/put/user/ada", None).await;
+    let cookie = cookie.expect("a new session sets its cookie");
+    // A read fills the cache.
+    let (_, data) = send(&app, "/all", Some(&cookie)).await;
+    assert_eq!(data.get("user"), Some(&json!("ada")));
+    let id = id_of(&cookie);
+    let value = cookie.split_once('=').unwrap().1.to_owned();
+    let expected = format!("{}{}", prefix.0, stored_under(KEY_A, &id).expose());
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&format!("SELECT id, data FROM {table}"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let cached = redis_raw::dump(&prefix.0);
+    assert_eq!(rows.len(), 1, "one row in the database");
+    assert_eq!(cached.len(), 1, "one copy in the cache");
+    for (key, stored) in rows.iter().chain(&cached) {
+        assert_eq!(key, &expected);
+        for secret in [id.expose(), value.as_str()] {
+            assert!(!key.contains(secret), "a key holds the id");
+            assert!(!contains(stored, secret), "a value holds the id");
+        }
+        assert!(contains(stored, "ada"), "the data is there");
+    }
+}
+
 /// Written with key A; current B with fallback A finds and moves it; B alone then finds it;
 /// C alone finds nothing.
 #[cfg(feature = "redis")]
