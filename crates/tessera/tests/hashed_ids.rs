@@ -417,6 +417,49 @@ async fn rotation_moves_records_to_the_current_keys_hash() {
     assert!(data.is_empty(), "A alone no longer finds the moved record");
 }
 
+/// The same rotation with signed ids (the default): the fallback verifies the cookie and
+/// finds the record, the response re-signs the cookie, and B alone takes it from then on.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn rotation_with_signed_ids_reissues_the_cookie() {
+    let prefix = redis_raw::prefix();
+    let config = |key: &str, fallbacks: &[&str]| {
+        fallbacks
+            .iter()
+            .fold(SessionConfig::builder().secret_key(key), |b, k| {
+                b.fallback_key(k)
+            })
+            .url(redis_url())
+            .key_prefix(prefix.0.clone())
+            .hash_ids(true)
+            .build()
+            .unwrap()
+    };
+    let Some(with_a) = app("redis", config(KEY_A, &[])).await else {
+        return;
+    };
+    let (cookie, _) = send(&with_a, "/put/user/ada", None).await;
+    let cookie = cookie.unwrap();
+    let id = id_of(&cookie);
+    let rotated = app("redis", config(KEY_B, &[KEY_A])).await.unwrap();
+    let (resigned, data) = send(&rotated, "/all", Some(&cookie)).await;
+    assert_eq!(data.get("user"), Some(&json!("ada")));
+    let resigned = resigned.expect("a cookie a fallback verified is re-signed");
+    assert_eq!(id_of(&resigned), id, "same session");
+    assert_ne!(resigned, cookie);
+    let keys: Vec<String> = redis_raw::dump(&prefix.0)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys,
+        [format!("{}{}", prefix.0, stored_under(KEY_B, &id).expose())]
+    );
+    let only_b = app("redis", config(KEY_B, &[])).await.unwrap();
+    let (_, data) = send(&only_b, "/all", Some(&resigned)).await;
+    assert_eq!(data.get("user"), Some(&json!("ada")));
+}
+
 /// Logging out with key B deletes the copy under A's hash too.
 #[cfg(feature = "redis")]
 #[tokio::test]
