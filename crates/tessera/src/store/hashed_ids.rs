@@ -11,8 +11,10 @@
 //!
 //! **Rolling deploys:** an instance still running without the new key hashes ids with the old
 //! one and cannot find a record another instance has moved, so its users see a fresh session.
-//! Rotate on all instances together (or first add the new key as a *fallback* everywhere, then
-//! make it current everywhere: a fallback never moves records, it only finds them).
+//! Rotate on all instances together. (Adding the new key first as a fallback everywhere does
+//! not make a rolling change safe either: an instance moves any record it finds under a
+//! fallback to its own current key's hash, so instances on either side of the change would
+//! move records back and forth.)
 
 use std::fmt;
 
