@@ -168,6 +168,7 @@ pub struct SessionConfig {
     pub(crate) save_retry_time: StdDuration,
     pub(crate) stale_writes: StaleWrites,
     pub(crate) store_outage: StoreOutage,
+    pub(crate) hash_ids: bool,
     pub(crate) profile: Profile,
     pub(crate) clock: SharedClock,
 }
@@ -241,6 +242,12 @@ impl SessionConfig {
         self.store_outage
     }
 
+    /// Whether server-side stores keep records under a keyed hash of the id
+    /// (`SESSION_HASH_IDS`); see [`HashedIdStore`](crate::store::hashed_ids::HashedIdStore).
+    pub fn hash_ids(&self) -> bool {
+        self.hash_ids
+    }
+
     /// The key ring, or the error Flask gives when none is set.
     pub(crate) fn require_keys(&self, needed_by: &'static str) -> Result<&KeyRing, ConfigError> {
         self.keys
@@ -278,6 +285,7 @@ pub struct SessionConfigBuilder {
     save_retry_time: StdDuration,
     stale_writes: StaleWrites,
     store_outage: StoreOutage,
+    hash_ids: bool,
     profile: Profile,
     clock: SharedClock,
 }
@@ -310,6 +318,7 @@ impl Default for SessionConfigBuilder {
             save_retry_time: DEFAULT_SAVE_RETRY_TIME,
             stale_writes: StaleWrites::Conflict,
             store_outage: StoreOutage::Unavailable,
+            hash_ids: false,
             profile: Profile::Native,
             clock: clock::system(),
         }
@@ -535,6 +544,32 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Keep server-side records under a keyed hash of the session id instead of the id
+    /// (`SESSION_HASH_IDS`, default off), so a dump of the store holds no id a client could
+    /// present. Needs `SECRET_KEY` (the hash is keyed by a subkey of it), the `native` profile
+    /// (Python apps look records up by the bare id) and a server-side store; see
+    /// [`HashedIdStore`](crate::store::hashed_ids::HashedIdStore) for key rotation. It applies
+    /// to the store [`Storage::from_config`](crate::Storage::from_config) (and so
+    /// [`SessionLayer::from_config`](crate::SessionLayer::from_config)) opens; wrap a store
+    /// built by hand in a `HashedIdStore` yourself.
+    ///
+    /// ```
+    /// use tessera::SessionConfig;
+    ///
+    /// let config = SessionConfig::builder()
+    ///     .secret_key("a-secret-of-at-least-thirty-two-bytes!!")
+    ///     .url("memory")
+    ///     .hash_ids(true)
+    ///     .build()?;
+    /// assert!(config.hash_ids());
+    /// # Ok::<(), tessera::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn hash_ids(mut self, on: bool) -> Self {
+        self.hash_ids = on;
+        self
+    }
+
     /// Which formats sessions are kept in (`SESSION_PROFILE`: `native`, `flask`, `django`),
     /// for sharing sessions with a Python app; see [`crate::interop`].
     #[must_use]
@@ -673,6 +708,9 @@ impl SessionConfigBuilder {
                 "the timeout must be positive",
             ));
         }
+        if self.hash_ids {
+            check_hash_ids(self.profile, &self.url, keys.is_some())?;
+        }
         cookie.attributes = cookie.render_attributes();
         Ok(SessionConfig {
             keys,
@@ -697,10 +735,34 @@ impl SessionConfigBuilder {
             save_retry_time: self.save_retry_time,
             stale_writes: self.stale_writes,
             store_outage: self.store_outage,
+            hash_ids: self.hash_ids,
             profile: self.profile,
             clock: self.clock,
         })
     }
+}
+
+/// `SESSION_HASH_IDS` needs a native server-side store and a key to hash with.
+fn check_hash_ids(profile: Profile, url: &str, has_key: bool) -> Result<(), ConfigError> {
+    if profile != Profile::Native {
+        return Err(ConfigError::invalid(
+            "SESSION_HASH_IDS",
+            format!("the {profile} profile keeps records under the bare session id, which its Python app looks up; hashed ids need SESSION_PROFILE=native"),
+        ));
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    if matches!(scheme, "cookie" | "cookie+signed" | "cookie+encrypted") {
+        return Err(ConfigError::invalid(
+            "SESSION_HASH_IDS",
+            "SESSION_URL names cookie sessions, which store nothing server-side to key by a hash; use a server-side store or turn SESSION_HASH_IDS off",
+        ));
+    }
+    if !has_key {
+        return Err(ConfigError::MissingSecretKey {
+            needed_by: "SESSION_HASH_IDS",
+        });
+    }
+    Ok(())
 }
 
 fn validate_cookie_name(name: &str) -> Result<(), ConfigError> {
@@ -831,6 +893,32 @@ mod tests {
             let err = builder.build().unwrap_err().to_string();
             assert!(err.starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn hashed_ids_need_a_native_server_store_and_a_key() {
+        let base = || SessionConfig::builder().secret_key(KEY).hash_ids(true);
+        for profile in [Profile::Flask, Profile::FlaskSession, Profile::Django] {
+            let err = base()
+                .profile(profile)
+                .url("redis://127.0.0.1:6379")
+                .build()
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("SESSION_HASH_IDS"), "{profile}: {err}");
+        }
+        for url in ["cookie", "cookie+signed", "cookie+encrypted"] {
+            let err = base().url(url).build().unwrap_err().to_string();
+            assert!(err.starts_with("SESSION_HASH_IDS"), "{url}: {err}");
+        }
+        let err = SessionConfig::builder()
+            .hash_ids(true)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SESSION_HASH_IDS needs SECRET_KEY"), "{err}");
+        assert!(base().url("memory").build().unwrap().hash_ids());
+        assert!(!SessionConfig::builder().build().unwrap().hash_ids());
     }
 
     #[test]

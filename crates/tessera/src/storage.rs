@@ -8,6 +8,7 @@ use crate::cookie_session::CookieFormat;
 use crate::interop::django::CacheEngine;
 use crate::store::cached::{CachedStore, DEFAULT_CACHE_TIMEOUT};
 use crate::store::django_cached_db::DjangoCachedDbStore;
+use crate::store::hashed_ids::HashedIdStore;
 use crate::store::{self, Backend, OpenOptions, SessionStore, SharedStore};
 
 /// Where session data lives: the whole session in a signed or encrypted cookie (`cookie`,
@@ -52,7 +53,8 @@ impl Storage {
     /// With `SESSION_CACHE_URL` set too, the store it names is put in front of the
     /// `SESSION_URL` store as a cache ([`CachedStore`]); with the `django` profile and a Redis
     /// or memcached cache, the cache is Django's own `cached_db` entry, kept as Django keeps
-    /// it ([`DjangoCachedDbStore`]). Cache operations are bounded by a quarter of the store timeout (at most
+    /// it ([`DjangoCachedDbStore`]). With `SESSION_HASH_IDS` on, the store (with its cache) is
+    /// wrapped in a [`HashedIdStore`], so every layer keeps records under hashed ids. Cache operations are bounded by a quarter of the store timeout (at most
     /// [`DEFAULT_CACHE_TIMEOUT`]), so a failing cache leaves time for the database.
     ///
     /// ```
@@ -65,6 +67,24 @@ impl Storage {
     /// # Ok(()) }
     /// ```
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let storage = Self::open_configured(config).await?;
+        if !config.hash_ids() {
+            return Ok(storage);
+        }
+        let Self::Store(store) = storage else {
+            // `build` refuses cookie URLs with hashed ids; kept for a config built otherwise.
+            return Err(ConfigError::invalid(
+                "SESSION_HASH_IDS",
+                "SESSION_URL names cookie sessions, which store nothing server-side to key by a hash",
+            ));
+        };
+        let keys = config.require_keys("SESSION_HASH_IDS")?;
+        // Outermost, so the cache and the database both see only hashed keys.
+        Ok(Self::Store(Arc::new(HashedIdStore::new(store, keys))))
+    }
+
+    /// The `SESSION_URL` store, behind its `SESSION_CACHE_URL` cache if one is set.
+    async fn open_configured(config: &SessionConfig) -> Result<Self, ConfigError> {
         let options = OpenOptions::from_config(config);
         let storage = Self::open(config.url(), &options).await?;
         let Some(cache_url) = config.cache_url() else {
@@ -176,6 +196,31 @@ mod tests {
             crate::SessionLayer::new(storage, config).unwrap();
         }
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn hashed_ids_wrap_the_store_and_its_cache() {
+        let config = SessionConfig::builder()
+            .secret_key("hash-ids-storage-test-secret-key-0123456789")
+            .url("memory")
+            .cache_url("memory")
+            .hash_ids(true)
+            .build()
+            .unwrap();
+        let Storage::Store(store) = Storage::from_config(&config).await.unwrap() else {
+            panic!("a store was expected")
+        };
+        let shown = format!("{store:?}");
+        assert!(
+            shown.starts_with("HashedIdStore") && shown.contains("CachedStore"),
+            "{shown}"
+        );
+        let mut config = config;
+        config.url = "cookie".into();
+        config.cache_url = None;
+        let err = Storage::from_config(&config).await.unwrap_err().to_string();
+        assert!(err.starts_with("SESSION_HASH_IDS"), "{err}");
     }
 
     #[cfg(feature = "memory")]

@@ -157,6 +157,9 @@ pub(super) fn apply(
         })?;
         b = b.save_retry_time(StdDuration::from_millis(ms));
     }
+    if let Some(on) = flag(lookup, "SESSION_HASH_IDS")? {
+        b = b.hash_ids(on);
+    }
     if let Some(value) = var(lookup, "SESSION_STALE_WRITES") {
         b = b.stale_writes(match value.to_ascii_lowercase().as_str() {
             "conflict" => StaleWrites::Conflict,
@@ -241,6 +244,24 @@ mod tests {
         assert_eq!(c.cache_url(), Some("redis://127.0.0.1:6379"));
     }
 
+    #[test]
+    fn hash_ids_is_a_flag_checked_against_the_profile() {
+        let key = "k".repeat(32);
+        let on = config(&[("SECRET_KEY", &key), ("SESSION_HASH_IDS", "True")]).unwrap();
+        assert!(on.hash_ids());
+        let off = config(&[("SECRET_KEY", &key), ("SESSION_HASH_IDS", "0")]).unwrap();
+        assert!(!off.hash_ids());
+        let err = config(&[
+            ("SECRET_KEY", &key),
+            ("SESSION_HASH_IDS", "true"),
+            ("SESSION_PROFILE", "flask-session"),
+            ("SESSION_URL", "redis://127.0.0.1:6379"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("SESSION_HASH_IDS"), "{err}");
+    }
+
     /// A profile's defaults are its framework's; a setting given explicitly wins over them.
     #[test]
     fn profiles_default_to_their_frameworks_settings() {
@@ -287,6 +308,7 @@ mod tests {
             ("SESSION_STALE_WRITES", "sometimes"),
             ("SESSION_STORE_OUTAGE", "anonymously"),
             ("SESSION_SAVE_RETRY_MS", "-1"),
+            ("SESSION_HASH_IDS", "maybe"),
         ] {
             let err = config(&[(name, value)]).unwrap_err().to_string();
             assert!(err.starts_with(name), "{name}={value}: {err}");

@@ -1,9 +1,10 @@
 //! Secret keys, key rotation, signing and sealing.
 //!
 //! Every secret in a [`KeyRing`] is stretched with HKDF-SHA256 into one key per purpose (the id
-//! cookie, the signed-cookie session, the encrypted-cookie session), so a MAC made for one use is
-//! worthless for another. The newest key signs and seals; the fallbacks only verify and open, and
-//! a value they accept is reported as `rotated` so the middleware re-signs it with the newest key.
+//! cookie, the signed-cookie session, the encrypted-cookie session, the hashed ids of
+//! `SESSION_HASH_IDS`), so a MAC made for one use is worthless for another. The newest key
+//! signs and seals; the fallbacks only verify and open, and a value they accept is reported as
+//! `rotated` so the middleware re-signs it with the newest key.
 
 mod keys;
 mod sealed;
@@ -23,6 +24,9 @@ pub enum Purpose {
     SignedCookie,
     /// Encrypting a cookie that holds the whole session.
     EncryptedCookie,
+    /// Hashing session ids into the keys a server-side store keeps records under
+    /// (`SESSION_HASH_IDS`).
+    IdHash,
 }
 
 impl Purpose {
@@ -31,6 +35,7 @@ impl Purpose {
             Self::IdCookie => b"tessera/v1/id-cookie/blake3",
             Self::SignedCookie => b"tessera/v1/signed-cookie/blake3",
             Self::EncryptedCookie => b"tessera/v1/encrypted-cookie/xchacha20poly1305",
+            Self::IdHash => b"tessera/v1/id-hash/blake3",
         }
     }
 }

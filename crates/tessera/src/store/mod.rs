@@ -15,6 +15,7 @@ mod error;
 pub mod file;
 #[cfg(feature = "file")]
 pub mod flask_session_file;
+pub mod hashed_ids;
 mod matrix;
 #[cfg(feature = "memcached")]
 pub mod memcached;
