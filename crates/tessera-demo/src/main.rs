@@ -52,11 +52,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.secret_key(demo_key()?);
     }
     let config = builder.build()?;
-    tracing::info!(storage = %redacted(config.url()), "opening session storage");
+    tracing::info!(storage = %tessera_demo::redacted(config.url()), "opening session storage");
+    let info = tessera_demo::PageInfo::for_url(config.url()).with_cache_url(config.cache_url());
     let layer = SessionLayer::from_config(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("tessera demo on http://{}", listener.local_addr()?);
-    axum::serve(listener, tessera_demo::app(layer))
+    axum::serve(listener, tessera_demo::app_with(layer, info))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -107,14 +108,4 @@ fn addr_from_args() -> Result<Option<String>, String> {
         }
     }
     Ok(addr)
-}
-
-fn redacted(url: &str) -> String {
-    match url.split_once('@') {
-        Some((head, tail)) if head.contains("://") => {
-            let scheme = head.split("://").next().unwrap_or_default();
-            format!("{scheme}://***@{tail}")
-        }
-        _ => url.to_owned(),
-    }
 }
