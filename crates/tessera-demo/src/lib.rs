@@ -161,21 +161,20 @@ async fn index(State(info): State<Arc<PageInfo>>, session: Session) -> Html<Stri
     )
 }
 
-/// `age` the way a person says it: "in 31 days", "in 5 hours", "in 2 minutes".
+/// `age` the way a person says it, to the nearest unit: "in 31 days", "in 5 hours".
 fn relative(age: time::Duration) -> String {
-    let unit = |n: i64, one: &str| {
-        if n == 1 {
-            format!("in 1 {one}")
-        } else {
-            format!("in {n} {one}s")
-        }
+    // Rounded, not truncated: a 31-day session read back a second after it was saved is
+    // still "in 31 days".
+    let unit = |s: i64, size: i64, one: &str| match (s + size / 2) / size {
+        1 => format!("in 1 {one}"),
+        n => format!("in {n} {one}s"),
     };
     match age.whole_seconds() {
         s if s <= 0 => "now".to_owned(),
-        s if s < 60 => unit(s, "second"),
-        s if s < 3_600 => unit(s / 60, "minute"),
-        s if s < 2 * 86_400 => unit(s / 3_600, "hour"),
-        s => unit(s / 86_400, "day"),
+        s if s < 45 => unit(s, 1, "second"),
+        s if s < 45 * 60 => unit(s, 60, "minute"),
+        s if s < 36 * 3_600 => unit(s, 3_600, "hour"),
+        s => unit(s, 86_400, "day"),
     }
 }
 
@@ -300,6 +299,7 @@ th:first-child { width: 30%; }
 .muted { color: var(--muted); }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; margin: 0; }
 .actions input { flex: 1 1 10rem; min-width: 0; }
+form.actions { margin-bottom: .5rem; }
 input, button { font: inherit; padding: .45rem .8rem; border-radius: .4rem; border: 1px solid var(--line); }
 button { cursor: pointer; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: .75rem 0 0; }
@@ -335,7 +335,8 @@ async function act(method, path, body) {
   try {
     const res = await fetch(path, init);
     const text = await res.text();
-    if (path === '/whoami' || !res.ok) { out.textContent = res.status + ' ' + text; }
+    if (!res.ok) { out.textContent = res.status + ' ' + text; }
+    else if (path === '/whoami') { out.textContent = text; }
     else { location.reload(); }
   } catch (e) { out.textContent = String(e); }
 }
@@ -379,7 +380,11 @@ mod tests {
     fn says_expiry_as_people_do() {
         assert_eq!(relative(time::Duration::days(31)), "in 31 days");
         assert_eq!(relative(time::Duration::hours(1)), "in 1 hour");
-        assert_eq!(relative(time::Duration::seconds(90)), "in 1 minute");
+        assert_eq!(relative(time::Duration::seconds(90)), "in 2 minutes");
+        assert_eq!(
+            relative(time::Duration::days(31) - time::Duration::seconds(2)),
+            "in 31 days"
+        );
         assert_eq!(
             utc_date(time::macros::datetime!(2026-12-03 11:26:59 +01:00)),
             "2026-12-03 10:26 UTC"

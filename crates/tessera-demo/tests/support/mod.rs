@@ -1,6 +1,8 @@
 //! What the demo's process tests share: the running binary and a free port.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::net::TcpListener;
 use std::process::Child;
 
