@@ -707,6 +707,13 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         self.clear_expired_with_progress(|_| {}).await
     }
 
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.clear_expired_with_progress(progress).await
+    }
+
     fn profile(&self) -> Profile {
         self.codec.profile()
     }
