@@ -190,8 +190,15 @@ fn targets() -> Vec<Target> {
     );
     let mysql = env_url("TESSERA_MYSQL_URL", "mysql://root@127.0.0.1:3306/test");
     let redis = env_url("TESSERA_REDIS_URL", "redis://127.0.0.1:6379");
+    let redis_base = redis.trim_end_matches('/').to_owned();
     let memcached = env_url("TESSERA_MEMCACHED_URL", "memcached://127.0.0.1:11211");
     let mongodb = env_url("TESSERA_MONGODB_URL", "mongodb://127.0.0.1:27018");
+    let cluster = env_url(
+        "TESSERA_REDIS_CLUSTER_URL",
+        "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+    );
+    let django_files = Scratch::new("django-file");
+    let django_files_url = format!("file://{}", django_files.0.display());
     vec![
         at("sqlite", sqlite_url, Profile::Native, Some(sqlite)),
         at(
@@ -222,6 +229,21 @@ fn targets() -> Vec<Target> {
         prefixed("redis", redis.clone(), Profile::Native, true),
         prefixed("flask-session on redis", redis, Profile::FlaskSession, true),
         prefixed("memcached", memcached, Profile::Native, true),
+        prefixed("redis cluster", cluster, Profile::Native, true),
+        Target {
+            name: "django's cache engine on redis",
+            url: format!("{redis_base}?key_prefix={}", unique("tessera-cli-")),
+            profile: Profile::Django,
+            key_prefix: None,
+            server_expires: true,
+            _scratch: None,
+        },
+        at(
+            "django's file engine",
+            django_files_url,
+            Profile::Django,
+            Some(django_files),
+        ),
     ]
 }
 
@@ -378,7 +400,11 @@ async fn exercise(t: Target) {
     assert_eq!(stats["sessions"], 2, "{name}: {stats}");
     assert_eq!(stats["expired_still_stored"], 0, "{name}: {stats}");
     let text = t.run(&["stats"]).ok("stats as text");
-    assert!(text.stdout.contains("sessions:"), "{name}: {}", text.stdout);
+    assert!(
+        text.stdout.contains("sessions                 2"),
+        "{name}: {}",
+        text.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

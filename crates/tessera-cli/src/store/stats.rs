@@ -108,17 +108,19 @@ pub(crate) async fn stats(args: StatsArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    say!("sessions:             {live}");
-    say!("expired, still stored: {expired}");
-    say!("total size:           {total} bytes");
+    say!("sessions                 {live}");
+    say!("expired, still stored    {expired}");
+    say!("total size               {total} bytes");
     say!(
-        "size p50 / p90 / p99 / max: {} / {} / {} / {} bytes",
+        "size p50/p90/p99/max     {} / {} / {} / {} bytes",
         p(50),
         p(90),
         p(99),
         sizes.last().copied().unwrap_or(0)
     );
-    say!("expiring within an hour: {within_hour}, within a day: {within_day}");
+    say!("expiring within an hour  {within_hour}");
+    say!("expiring within a day    {within_day}");
+    say!("sizes");
     let widest = histogram.iter().copied().max().unwrap_or(0).max(1);
     for (i, n) in histogram.iter().enumerate() {
         let bar = "#".repeat(usize::try_from(n * 40 / widest).unwrap_or(40));
