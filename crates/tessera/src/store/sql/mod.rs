@@ -65,6 +65,7 @@ use crate::store::url::redact_url;
 
 mod django;
 pub mod flask_session;
+mod listing;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
