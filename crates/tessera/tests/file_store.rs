@@ -18,8 +18,10 @@ async fn harness() -> Option<Harness> {
     let dir = Arc::new(ScratchDir::new("file"));
     let clock = ManualClock::new(time::macros::datetime!(2030-01-01 0:00 UTC));
     let options = OpenOptions::default().with_clock(Arc::new(clock.clone()));
-    let store = FileStore::open(&dir.url(), &options).await.unwrap();
-    let peer = FileStore::open(&dir.url(), &options).await.unwrap();
+    // No threshold: the listing cases write more sessions (600) than the default keeps (500).
+    let unbounded = format!("{}?threshold=0", dir.url());
+    let store = FileStore::open(&unbounded, &options).await.unwrap();
+    let peer = FileStore::open(&unbounded, &options).await.unwrap();
     let planter = store.clone();
     let url = StoreUrl::new(format!("{}?threshold=777", dir.url()))
         .with_options(options)
@@ -178,7 +180,7 @@ async fn clear_expired_works_in_batches() {
 async fn a_held_lock_times_out_and_never_writes_late() {
     let dir = ScratchDir::new("file");
     let options = OpenOptions::default().with_timeout(std::time::Duration::from_millis(300));
-    let store = FileStore::open(&dir.url(), &options).await.unwrap();
+    let store = FileStore::open(&unbounded, &options).await.unwrap();
     let at = time::OffsetDateTime::now_utc() + Duration::hours(1);
     let (a, b) = (
         SessionId::generate().unwrap(),

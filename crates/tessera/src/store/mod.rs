@@ -9,6 +9,8 @@ pub mod cached;
 mod django_cache;
 pub mod django_cached_db;
 #[cfg(feature = "file")]
+mod dir_listing;
+#[cfg(feature = "file")]
 pub mod django_file;
 mod error;
 #[cfg(feature = "file")]
