@@ -223,16 +223,22 @@ async fn listing_skips_what_is_not_this_stores_session() {
     let ours = FileStore::open(&dir.url(), &OpenOptions::default().with_key_prefix("ours:"))
         .await
         .unwrap();
-    let theirs = FileStore::open(&dir.url(), &OpenOptions::default().with_key_prefix("theirs:"))
-        .await
-        .unwrap();
+    let theirs = FileStore::open(
+        &dir.url(),
+        &OpenOptions::default().with_key_prefix("theirs:"),
+    )
+    .await
+    .unwrap();
     let at = time::OffsetDateTime::now_utc() + Duration::hours(1);
     let (mine, other, old) = (
         SessionId::generate().unwrap(),
         SessionId::generate().unwrap(),
         SessionId::generate().unwrap(),
     );
-    let _ = ours.save(&mine, &record(at), Expected::Absent).await.unwrap();
+    let _ = ours
+        .save(&mine, &record(at), Expected::Absent)
+        .await
+        .unwrap();
     let _ = theirs
         .save(&other, &record(at), Expected::Absent)
         .await
@@ -252,7 +258,10 @@ async fn listing_skips_what_is_not_this_stores_session() {
     }
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].id, mine);
-    assert_eq!(listed[0].expires_at, Some(at.replace_nanosecond(0).unwrap()));
+    assert_eq!(
+        listed[0].expires_at,
+        Some(at.replace_nanosecond(0).unwrap())
+    );
     let size = std::fs::metadata(ours.path_of(&mine)).unwrap().len();
     assert_eq!(listed[0].size, size, "the file's length");
 }

@@ -157,10 +157,11 @@ async fn listing_skips_rows_that_are_not_this_stores_sessions() {
     }
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].id, id);
-    let (stored,): (i64,) = sqlx::query_as("SELECT length(data) FROM tessera_sessions WHERE id = ?1")
-        .bind(format!("session:{}", id.expose()))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT length(data) FROM tessera_sessions WHERE id = ?1")
+            .bind(format!("session:{}", id.expose()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(listed[0].size, u64::try_from(stored).unwrap());
 }

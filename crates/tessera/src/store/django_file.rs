@@ -26,8 +26,8 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::file::{in_time, lock_until};
 use super::dir_listing::{self, unless_gone, SessionDir};
+use super::file::{in_time, lock_until};
 use super::{Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;

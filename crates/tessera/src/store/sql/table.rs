@@ -493,7 +493,12 @@ mod tests {
              TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', expire_date) FROM `django_session` \
              WHERE session_key > ? ORDER BY session_key LIMIT ?"
         );
-        let s = Statements::new(Kind::Sqlite, &DJANGO, "\"django_session\"", "django_session");
+        let s = Statements::new(
+            Kind::Sqlite,
+            &DJANGO,
+            "\"django_session\"",
+            "django_session",
+        );
         assert!(s
             .list_page
             .starts_with("SELECT session_key, length(CAST(session_data AS BLOB)), "));
