@@ -5,6 +5,8 @@
 //! behind the cargo feature of the same name.
 
 pub mod cached;
+#[cfg(feature = "file")]
+mod dir_listing;
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod django_cache;
 pub mod django_cached_db;
