@@ -100,11 +100,15 @@ impl Target {
     }
 
     fn run(&self, args: &[&str]) -> Ran {
-        Ran::of(&mut self.command(args))
+        let mut ran = Ran::of(&mut self.command(args));
+        ran.on = self.name.to_owned();
+        ran
     }
 }
 
 struct Ran {
+    /// Which store, for failure messages.
+    on: String,
     code: i32,
     stdout: String,
     stderr: String,
@@ -114,6 +118,7 @@ impl Ran {
     fn of(command: &mut Command) -> Self {
         let out = command.output().unwrap();
         Self {
+            on: String::new(),
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).unwrap(),
             stderr: String::from_utf8(out.stderr).unwrap(),
@@ -123,8 +128,8 @@ impl Ran {
     fn ok(self, what: &str) -> Self {
         assert_eq!(
             self.code, 0,
-            "{what}: exit {}; stderr: {}",
-            self.code, self.stderr
+            "{}: {what}: exit {}; stderr: {}",
+            self.on, self.code, self.stderr
         );
         self
     }
