@@ -5,6 +5,7 @@
 //! (`SESSION_TYPE="mongodb"`); see [`MongoStore`].
 
 mod flask_session;
+mod listing;
 
 use std::fmt;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::{self, SharedClock};
 use crate::codec::{RecordCodec, SharedCodec, Versioning};
 use crate::expiry::ExpiryPolicy;
@@ -695,6 +696,13 @@ impl SessionStore for MongoStore {
             .deleted_count;
         }
         Ok(deleted.deleted_count)
+    }
+
+    /// Pages of 200 documents in key order (`_id`, or `id` in Flask-Session's layout), each a
+    /// `find` after the last key of the one before; the size is the data field's length
+    /// (`data`, `val`). Documents the TTL monitor has not removed yet are listed, expired.
+    fn list(&self) -> Listing<'_> {
+        self.listing()
     }
 
     fn profile(&self) -> Profile {

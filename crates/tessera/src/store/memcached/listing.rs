@@ -153,7 +153,10 @@ impl MemcachedStore {
             // The first line is the first item, `END` for none, or why there is no dump.
             let left = after.saturating_sub(started.elapsed());
             if line(&mut stream, &mut buf, left).await?.is_none() {
-                return Err(Error::unavailable("list", "memcached closed the connection"));
+                return Err(Error::unavailable(
+                    "list",
+                    "memcached closed the connection",
+                ));
             }
             if buf.starts_with(b"key=") || buf == b"END" {
                 return Ok((stream, buf));
@@ -221,7 +224,10 @@ impl MemcachedStore {
         let mut buf = Vec::new();
         for (_, id) in page {
             if line(connection, &mut buf, after).await?.is_none() {
-                return Err(Error::unavailable("list", "memcached closed the connection"));
+                return Err(Error::unavailable(
+                    "list",
+                    "memcached closed the connection",
+                ));
             }
             if buf == b"EN" {
                 continue;
