@@ -391,7 +391,7 @@ impl SessionStore for MemoryStore {
     /// data as JSON (what the native record would take).
     fn list(&self) -> Listing<'_> {
         Box::pin(async_stream::stream! {
-            for shard in self.inner.shards.iter() {
+            for shard in &self.inner.shards {
                 let page: Vec<Listed> = {
                     let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
                     shard
