@@ -1,4 +1,6 @@
-//! Listing a [`MongoStore`]: `find` sorted by the key field, 200 documents a page, each page
+//! Listing a [`MongoStore`], and clearing it in batches.
+//!
+//! The listing is a `find` sorted by the key field, 200 documents a page, each page
 //! starting after the last key of the one before (`{key: {$gt: last}}`), so no cursor stays
 //! open between pages and each page is bounded by the store's timeout.
 //!
@@ -18,6 +20,8 @@ use crate::store::{Error, Listed, Listing};
 
 /// How many documents a page holds.
 const PAGE: i64 = 200;
+/// How many expired documents one batch of `clear_expired_in_batches` removes.
+const BATCH: i64 = 500;
 
 /// The fields a layout's documents keep their key, data and deadline in.
 struct Fields {
@@ -107,6 +111,65 @@ impl MongoStore {
                 }
             }
         })
+    }
+
+    /// [`SessionStore::clear_expired_in_batches`](crate::store::SessionStore::clear_expired_in_batches):
+    /// rounds of a `find` of up to 500 expired documents' `_id`s and a `delete_many` of those
+    /// still expired, each round within the store's timeout, until a round finds none. What
+    /// expires during the run is left for the next one, so the run ends.
+    pub(super) async fn clear_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        let field = self.layout.deadline_field();
+        let now = self.clock.now();
+        let mut expired = vec![doc! { field: { "$lte": super::bson_date(now) } }];
+        if self.layout == Layout::FlaskSession {
+            // Deadlines some MongoDB-compatible servers keep as text (see `flask_session`).
+            expired.push(doc! { field: { "$lte": flask_session::naive_utc(now) } });
+        }
+        let mut total = 0;
+        for filter in expired {
+            loop {
+                let ids = bounded("clear_expired", self.timeout, async {
+                    let mut cursor = self
+                        .collection
+                        .find(filter.clone())
+                        .projection(doc! { "_id": 1 })
+                        .limit(BATCH)
+                        .await?;
+                    let mut ids = Vec::new();
+                    while cursor.advance().await? {
+                        if let Some(id) = cursor.deserialize_current()?.get("_id") {
+                            ids.push(id.clone());
+                        }
+                    }
+                    Ok(ids)
+                })
+                .await?;
+                if ids.is_empty() {
+                    break;
+                }
+                let mut batch = filter.clone();
+                batch.insert("_id", doc! { "$in": ids });
+                let deleted = bounded("clear_expired", self.timeout, async {
+                    self.collection.delete_many(batch).await
+                })
+                .await?
+                .deleted_count;
+                total += deleted;
+                progress(total);
+                // None deleted: what was found was renewed or removed meanwhile; looking again
+                // could find the same documents forever.
+                if deleted == 0 {
+                    break;
+                }
+            }
+        }
+        if total == 0 {
+            progress(0);
+        }
+        Ok(total)
     }
 
     /// The documents whose key comes after `last`, in key order, with their key, data and
