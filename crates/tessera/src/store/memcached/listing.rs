@@ -256,6 +256,65 @@ impl MemcachedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SessionStore as _;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use tokio::net::TcpListener;
+
+    /// A store whose server answers each `lru_crawler metadump` with the next of `answers`.
+    async fn store_answering(answers: &'static [&'static str]) -> MemcachedStore {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut answers = answers.iter();
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+                    if line.starts_with("lru_crawler") {
+                        let answer = answers.next().copied().unwrap_or("END\r\n");
+                        let _ = stream.get_mut().write_all(answer.as_bytes()).await;
+                    }
+                    line.clear();
+                }
+            }
+        });
+        MemcachedStore {
+            inner: Arc::new(super::super::Inner {
+                address: format!("tcp://{address}"),
+                slots: vec![tokio::sync::Mutex::new(None)],
+                next: AtomicUsize::new(0),
+                prefix: "s:".into(),
+                timeout: StdDuration::from_secs(2),
+                max_value: super::super::DEFAULT_MAX_VALUE,
+                clock: crate::clock::system(),
+                codec: Arc::new(crate::codec::NativeCodec),
+            }),
+        }
+    }
+
+    async fn all(store: &MemcachedStore) -> Result<Vec<Listed>, Error> {
+        let mut listing = store.list();
+        let mut out = Vec::new();
+        while let Some(listed) = crate::store::listing::next(&mut listing).await {
+            out.push(listed?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_disabled_crawler_says_how_to_enable_it() {
+        let store = store_answering(&["CLIENT_ERROR lru crawler disabled\r\n"]).await;
+        let err = all(&store).await.unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("lru_crawler enable"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_busy_crawler_is_waited_for() {
+        let store = store_answering(&["BUSY currently processing crawler request\r\n"]).await;
+        assert_eq!(all(&store).await.unwrap(), []);
+    }
 
     #[test]
     fn dumped_keys_are_decoded() {
