@@ -55,6 +55,9 @@ struct Target {
     profile: Profile,
     key_prefix: Option<String>,
     server_expires: bool,
+    /// Whether a record past its deadline stays stored until cleared (MongoDB's TTL index
+    /// removes them itself, though its `clear_expired` still has work when it lags).
+    keeps_expired: bool,
     _scratch: Option<Scratch>,
 }
 
@@ -65,6 +68,10 @@ impl Target {
             .with_keys(KeyRing::new(SecretKey::new(SECRET).unwrap()));
         if let Some(prefix) = &self.key_prefix {
             options = options.with_key_prefix(prefix.clone());
+        }
+        if self.profile == Profile::Django {
+            // Django's file engine names files after the cookie, `sessionid` by default.
+            options = options.with_cookie_name("sessionid");
         }
         if let Some(clock) = clock {
             options = options.with_clock(Arc::new(clock));
@@ -170,6 +177,7 @@ fn targets() -> Vec<Target> {
         profile,
         key_prefix: Some(unique("tessera-cli-") + ":"),
         server_expires,
+        keeps_expired: !server_expires,
         _scratch: None,
     };
     let at = |name, url: String, profile, scratch| Target {
@@ -178,6 +186,7 @@ fn targets() -> Vec<Target> {
         profile,
         key_prefix: None,
         server_expires: false,
+        keeps_expired: true,
         _scratch: scratch,
     };
     let sqlite = Scratch::new("sqlite");
@@ -218,12 +227,15 @@ fn targets() -> Vec<Target> {
             Profile::Native,
             None,
         ),
-        at(
-            "mongodb",
-            format!("{mongodb}/tessera_test?collection={}", unique("cli_")),
-            Profile::Native,
-            None,
-        ),
+        Target {
+            keeps_expired: false,
+            ..at(
+                "mongodb",
+                format!("{mongodb}/tessera_test?collection={}", unique("cli_")),
+                Profile::Native,
+                None,
+            )
+        },
         at("file", files_url, Profile::Native, Some(files)),
         at(
             "django on sqlite",
@@ -241,6 +253,7 @@ fn targets() -> Vec<Target> {
             profile: Profile::Django,
             key_prefix: None,
             server_expires: true,
+            keeps_expired: false,
             _scratch: None,
         },
         at(
@@ -294,7 +307,7 @@ impl NowUtc for ManualClock {
 async fn exercise(t: Target) {
     let Some(live) = seed(&t).await else { return };
     let name = t.name;
-    let expired = if t.server_expires { 0 } else { 2 };
+    let expired = if t.keeps_expired { 2 } else { 0 };
 
     let stats = t.run(&["stats", "--json"]).ok("stats").json();
     assert_eq!(stats["sessions"], 3, "{name}: {stats}");
@@ -398,7 +411,7 @@ async fn exercise(t: Target) {
         let text = t.run(&["clear-expired"]).ok("clear-expired as text");
         assert!(text.stdout.contains("itself"), "{name}: {}", text.stdout);
     } else {
-        assert_eq!(cleared["removed"], 2, "{name}: {cleared}");
+        assert_eq!(cleared["removed"], expired, "{name}: {cleared}");
         assert_eq!(cleared["kept"], 2, "{name}: {cleared}");
     }
     let stats = t.run(&["stats", "--json"]).ok("stats after").json();
@@ -672,4 +685,86 @@ fn errors_name_the_variable_or_flag() {
             "{command} --help has an example"
         );
     }
+}
+
+/// A record the source cannot decode is counted as unreadable and left alone; the rest are
+/// copied; the run exits 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_counts_unreadable_records() {
+    let mut all = targets();
+    let to = all.remove(1);
+    let from = all.remove(5);
+    assert_eq!((from.name, to.name), ("redis", "postgres"));
+    let Some(source) = from.open(None).await else {
+        return;
+    };
+    for i in 0..2 {
+        let id = from.profile.generate_id().unwrap();
+        let r = record(
+            json!({"n": i}),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        );
+        saved(&source, &id, &r).await;
+    }
+    // A value no codec reads, planted with the server's own client.
+    let bad = from.profile.generate_id().unwrap();
+    let key = format!("{}{}", from.key_prefix.as_deref().unwrap(), bad.expose());
+    let planted = Command::new("redis-cli")
+        .args([
+            "-u",
+            &from.url,
+            "SET",
+            &key,
+            "\u{1}not a session",
+            "EX",
+            "3600",
+        ])
+        .output();
+    let Some(planted) = server_or_skip("redis-cli (the Redis client binary)", planted) else {
+        return;
+    };
+    assert!(planted.status.success());
+    let ran = Ran::of(&mut migrate_command(&from, &to, &["--json"]));
+    assert_eq!(
+        ran.code, 3,
+        "an unreadable record is reported: {}",
+        ran.stderr
+    );
+    let counts = ran.json();
+    assert_eq!(counts["copied"], 2, "{counts}");
+    assert_eq!(counts["refused_unreadable"], 1, "{counts}");
+    let target = to.open(None).await.unwrap();
+    assert!(
+        !target.exists(&bad).await.unwrap(),
+        "nothing written for it"
+    );
+}
+
+/// A store that cannot enumerate its records (Flask-Session's files, named by a hash of a key
+/// they do not hold) is refused with a clear message, exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_list_says_so() {
+    let dir = Scratch::new("flask-session-files");
+    let t = Target {
+        name: "flask-session files",
+        url: format!("file://{}", dir.0.display()),
+        profile: Profile::FlaskSession,
+        key_prefix: None,
+        server_expires: false,
+        keeps_expired: true,
+        _scratch: None,
+    };
+    let ran = t.run(&["stats"]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(ran.stderr.contains("cannot list"), "{}", ran.stderr);
+    let cleared = t
+        .run(&["clear-expired", "--json"])
+        .ok("clear-expired")
+        .json();
+    assert_eq!(cleared["removed"], 0);
+    assert_eq!(
+        cleared["kept"],
+        Value::Null,
+        "unknown without a listing: {cleared}"
+    );
 }

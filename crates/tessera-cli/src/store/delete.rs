@@ -20,8 +20,8 @@ pub(crate) struct DeleteArgs {
     /// Do not ask; needed when stdin is not a terminal.
     #[arg(long, short)]
     yes: bool,
-    /// The sessions' ids as stored (`list --show-ids` prints them).
-    #[arg(required = true)]
+    /// The sessions' ids as stored (`list --show-ids` prints them); ids may start with `-`.
+    #[arg(required = true, allow_hyphen_values = true)]
     ids: Vec<String>,
 }
 

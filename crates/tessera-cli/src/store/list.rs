@@ -47,7 +47,8 @@ pub(crate) struct InspectArgs {
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// The session's id as stored (`list --show-ids` prints them).
+    /// The session's id as stored (`list --show-ids` prints them); ids may start with `-`.
+    #[arg(allow_hyphen_values = true)]
     id: String,
 }
 
