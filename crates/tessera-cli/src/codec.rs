@@ -85,6 +85,8 @@ pub(crate) fn run(command: Command) -> Outcome {
                 }
             }
         }
+        // The store commands are run by `main`, never here.
+        _ => Err("not a codec command".into()),
     }
 }
 

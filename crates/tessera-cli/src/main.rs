@@ -1,15 +1,26 @@
-//! `tessera`: decode and encode session cookies and stored records, in tessera's own formats
-//! and Flask's and Django's.
+//! `tessera`: operate session stores (list, inspect, count, delete, clear expired sessions,
+//! migrate between stores and formats), make keys, and decode and encode session cookies and
+//! stored records in tessera's own formats and Flask's and Django's.
 
 mod codec;
+mod keygen;
+mod out;
+mod store;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 /// Operate on tessera, Flask and Django sessions.
+///
+/// Store commands read the library's settings from the environment (SESSION_URL,
+/// SESSION_CACHE_URL, SECRET_KEY, SECRET_KEY_FALLBACKS, SESSION_PROFILE, SESSION_KEY_PREFIX,
+/// SESSION_STORE_TIMEOUT_MS, ...); flags override them.
+///
+/// Exit codes: 0 success; 1 the store failed; 2 bad usage or configuration; 3 the command
+/// ran but some sessions could not be handled (migrate).
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, long_about = None)]
+#[command(name = "tessera", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +28,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// List the sessions a store holds (ids shown hashed).
+    List(store::ListArgs),
+    /// Show one stored session: deadline and keys (values with --show-values).
+    Inspect(store::InspectArgs),
+    /// Count a store's sessions: sizes, a size histogram, what expires soon.
+    Stats(store::StatsArgs),
+    /// Delete sessions by id.
+    Delete(store::DeleteArgs),
+    /// Remove expired sessions (Django's clearsessions), in batches.
+    ClearExpired(store::ClearArgs),
+    /// Copy live sessions to another store or format, keeping ids and deadlines.
+    Migrate(store::MigrateArgs),
+    /// Print a new secret key.
+    Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  tessera completions bash > /etc/bash_completion.d/tessera"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Session cookies: the whole session (cookie sessions) in the cookie.
     #[command(subcommand)]
     Cookie(CookieCommand),
@@ -155,7 +188,42 @@ enum RecordProfile {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match codec::run(cli.command) {
+    let ran = match cli.command {
+        Command::List(args) => store::block_on(store::list(args)),
+        Command::Inspect(args) => store::block_on(store::inspect(args)),
+        Command::Stats(args) => store::block_on(store::stats(args)),
+        Command::Delete(args) => store::block_on(store::delete(args)),
+        Command::ClearExpired(args) => store::block_on(store::clear_expired(args)),
+        Command::Migrate(args) => store::block_on(store::migrate(args)),
+        Command::Keygen(args) => {
+            return keygen::run(&args);
+        }
+        Command::Completions { shell } => {
+            // Into a buffer first: clap_complete panics if its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut script);
+            let written = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
+            return match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("tessera: cannot write the script: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
+        }
+        command => return codecs(command),
+    };
+    match ran.and_then(|done| done) {
+        Ok(()) | Err(store::Failure::Closed) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tessera: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn codecs(command: Command) -> ExitCode {
+    match codec::run(command) {
         Ok(out) => {
             println!("{out}");
             ExitCode::SUCCESS

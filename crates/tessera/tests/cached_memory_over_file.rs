@@ -21,8 +21,10 @@ async fn harness() -> Option<Harness> {
     let options = OpenOptions::default().with_clock(shared.clone());
     // One in-process cache, as every app server of one process shares; two database handles.
     let cache: SharedStore = Arc::new(MemoryStore::new(10_000).with_clock(shared.clone()));
-    let db = FileStore::open(&dir.url(), &options).await.unwrap();
-    let db_peer = FileStore::open(&dir.url(), &options).await.unwrap();
+    // No threshold: the listing cases write more sessions (600) than the default keeps (500).
+    let unbounded = format!("{}?threshold=0", dir.url());
+    let db = FileStore::open(&unbounded, &options).await.unwrap();
+    let db_peer = FileStore::open(&unbounded, &options).await.unwrap();
     let store = CachedStore::new(cache.clone(), Arc::new(db.clone())).with_clock(shared.clone());
     let peer = CachedStore::new(cache, Arc::new(db_peer)).with_clock(shared);
     let corrupt = move |id: tessera::SessionId| {

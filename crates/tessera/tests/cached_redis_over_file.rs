@@ -36,8 +36,10 @@ async fn harness() -> Option<Harness> {
         RedisStore::connect(&url, &options).await,
     )?;
     let cache_peer = RedisStore::connect(&url, &options).await.unwrap();
-    let db = FileStore::open(&dir.url(), &options).await.unwrap();
-    let db_peer = FileStore::open(&dir.url(), &options).await.unwrap();
+    // No threshold: the listing cases write more sessions (600) than the default keeps (500).
+    let unbounded = format!("{}?threshold=0", dir.url());
+    let db = FileStore::open(&unbounded, &options).await.unwrap();
+    let db_peer = FileStore::open(&unbounded, &options).await.unwrap();
     let store = CachedStore::new(Arc::new(cache.clone()), Arc::new(db.clone()))
         .with_clock(shared.clone())
         .with_cache_timeout(Duration::from_secs(2));

@@ -18,8 +18,10 @@ async fn harness() -> Option<Harness> {
     let dir = Arc::new(ScratchDir::new("file"));
     let clock = ManualClock::new(time::macros::datetime!(2030-01-01 0:00 UTC));
     let options = OpenOptions::default().with_clock(Arc::new(clock.clone()));
-    let store = FileStore::open(&dir.url(), &options).await.unwrap();
-    let peer = FileStore::open(&dir.url(), &options).await.unwrap();
+    // No threshold: the listing cases write more sessions (600) than the default keeps (500).
+    let unbounded = format!("{}?threshold=0", dir.url());
+    let store = FileStore::open(&unbounded, &options).await.unwrap();
+    let peer = FileStore::open(&unbounded, &options).await.unwrap();
     let planter = store.clone();
     let url = StoreUrl::new(format!("{}?threshold=777", dir.url()))
         .with_options(options)
@@ -211,4 +213,55 @@ async fn a_held_lock_times_out_and_never_writes_late() {
     assert!(!store.path_of(&b).exists(), "the timed-out save gave up");
     assert!(store.path_of(&a).exists(), "the timed-out delete gave up");
     let _ = store.save(&b, &record, Expected::Absent).await.unwrap();
+}
+
+/// A listing holds this store's sessions only: not another prefix's sharing the directory,
+/// not a temporary, not a file written before the header held the id, and never an error.
+#[tokio::test]
+async fn listing_skips_what_is_not_this_stores_session() {
+    let dir = ScratchDir::new("file");
+    let ours = FileStore::open(&dir.url(), &OpenOptions::default().with_key_prefix("ours:"))
+        .await
+        .unwrap();
+    let theirs = FileStore::open(
+        &dir.url(),
+        &OpenOptions::default().with_key_prefix("theirs:"),
+    )
+    .await
+    .unwrap();
+    let at = time::OffsetDateTime::now_utc() + Duration::hours(1);
+    let (mine, other, old) = (
+        SessionId::generate().unwrap(),
+        SessionId::generate().unwrap(),
+        SessionId::generate().unwrap(),
+    );
+    let _ = ours
+        .save(&mine, &record(at), Expected::Absent)
+        .await
+        .unwrap();
+    let _ = theirs
+        .save(&other, &record(at), Expected::Absent)
+        .await
+        .unwrap();
+    // The header before it held the deadline and id: loads, but cannot be listed.
+    let mut content = b"3\n".to_vec();
+    content.extend(record(at).encode());
+    std::fs::write(ours.path_of(&old), content).unwrap();
+    std::fs::write(dir.path().join(".tmp-x.session-0"), b"1 0 abc\n{}").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"1 0 abc\n{}").unwrap();
+    assert!(ours.load(&old).await.unwrap().is_some());
+
+    let mut listing = ours.list();
+    let mut listed = Vec::new();
+    while let Some(item) = tessera::store::listing::next(&mut listing).await {
+        listed.push(item.unwrap());
+    }
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, mine);
+    assert_eq!(
+        listed[0].expires_at,
+        Some(at.replace_nanosecond(0).unwrap())
+    );
+    let size = std::fs::metadata(ours.path_of(&mine)).unwrap().len();
+    assert_eq!(listed[0].size, size, "the file's length");
 }

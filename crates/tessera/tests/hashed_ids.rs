@@ -65,7 +65,8 @@ mod memory_current_key {
             &super::ring(super::KEY_A, &[]),
         ))
     }
-    tessera::conformance_suite!(harness);
+    // Listing is refused: the records' ids are hashes (operators list the inner store).
+    tessera::conformance_suite!(harness; except listing_shows_each_record_its_size_and_deadline, listing_pages_through_many_records, listing_shows_expired_records_until_cleared);
 }
 
 /// With fallbacks every miss also looks under their hashes: the contract still holds.
@@ -76,7 +77,8 @@ mod memory_with_fallbacks {
             &super::ring(super::KEY_B, &[super::KEY_A, super::KEY_C]),
         ))
     }
-    tessera::conformance_suite!(harness);
+    // Listing is refused: the records' ids are hashes (operators list the inner store).
+    tessera::conformance_suite!(harness; except listing_shows_each_record_its_size_and_deadline, listing_pages_through_many_records, listing_shows_expired_records_until_cleared);
 }
 
 #[cfg(feature = "redis")]
@@ -90,7 +92,8 @@ mod redis_current_key {
         let h = crate::support::redis_harness::harness(super::redis_url(), "redis").await?;
         Some(super::hashed(h, &super::ring(super::KEY_A, &[])))
     }
-    tessera::conformance_suite!(harness);
+    // Listing is refused: the records' ids are hashes (operators list the inner store).
+    tessera::conformance_suite!(harness; except listing_shows_each_record_its_size_and_deadline, listing_pages_through_many_records, listing_shows_expired_records_until_cleared);
 }
 
 #[cfg(feature = "redis")]
@@ -102,7 +105,8 @@ mod redis_with_fallbacks {
             &super::ring(super::KEY_B, &[super::KEY_A]),
         ))
     }
-    tessera::conformance_suite!(harness);
+    // Listing is refused: the records' ids are hashes (operators list the inner store).
+    tessera::conformance_suite!(harness; except listing_shows_each_record_its_size_and_deadline, listing_pages_through_many_records, listing_shows_expired_records_until_cleared);
 }
 
 // --- Through the middleware -------------------------------------------------------------

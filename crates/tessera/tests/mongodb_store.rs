@@ -144,3 +144,45 @@ async fn an_unreachable_server_is_an_error_within_the_timeout() {
     );
     assert!(started.elapsed() < StdDuration::from_secs(3));
 }
+
+/// Clearing in batches removes every expired document, 500 at a time, reporting each batch.
+#[tokio::test]
+async fn expired_sessions_are_cleared_in_batches() {
+    let clock = ManualClock::starting_now();
+    let collection = unique_name("batches");
+    let Some(store) = server_or_skip("mongodb", open_store(&collection, &clock).await) else {
+        return;
+    };
+    let _cleanup = drop_collection(&collection);
+    // Due in an hour by the server's clock, so its TTL monitor leaves them alone; expired by
+    // the store's once its clock moves on.
+    let due = tessera::clock::Clock::now(&clock) + Duration::hours(1);
+    let docs: Vec<_> = (0..1100)
+        .map(|n| {
+            doc! {
+                "_id": format!("session:expired{n:04}"),
+                "data": "{}",
+                "expires_at": DateTime::from_millis(due.unix_timestamp() * 1000),
+                "version": 1_i64,
+            }
+        })
+        .collect();
+    store.collection().insert_many(docs).await.unwrap();
+    clock.advance(Duration::hours(2));
+    let kept = SessionId::generate().unwrap();
+    let Saved::Written(_) = store
+        .save(&kept, &live_record(&clock), Expected::Absent)
+        .await
+        .unwrap()
+    else {
+        panic!("not written");
+    };
+    let mut totals = Vec::new();
+    let removed = store
+        .clear_expired_in_batches(&mut |n| totals.push(n))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1100);
+    assert_eq!(totals, [500, 1000, 1100]);
+    assert!(store.load(&kept).await.unwrap().is_some());
+}

@@ -18,3 +18,8 @@ async fn harness() -> Option<Harness> {
 }
 
 tessera::conformance_suite!(harness);
+
+#[tokio::test]
+async fn listing_skips_what_is_not_a_session() {
+    support::redis_harness::listing_skips_what_is_not_a_session(url(), "redis cluster").await;
+}

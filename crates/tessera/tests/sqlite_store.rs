@@ -130,3 +130,38 @@ async fn a_held_write_lock_is_a_timeout_not_a_hang() {
     sql::assert_a_save_times_out(store.save(&id, &live_record(&clock), Expected::Absent)).await;
     tx.rollback().await.unwrap();
 }
+
+/// A listing holds this store's rows only, with the id as the store's API takes it: not a row
+/// under another prefix, nor one whose key is no session id, and never an error for them.
+#[tokio::test]
+async fn listing_skips_rows_that_are_not_this_stores_sessions() {
+    let clock = ManualClock::starting_now();
+    let (path, _cleanup) = temp_db();
+    let store = open_store(&path, &clock).await;
+    let id = SessionId::generate().unwrap();
+    let _ = store
+        .save(&id, &live_record(&clock), Expected::Absent)
+        .await
+        .unwrap();
+    for key in ["other:abc", "session:not an id!", "session:"] {
+        sqlx::query("INSERT INTO tessera_sessions (id, data, expires_at) VALUES (?1, x'00', 1)")
+            .bind(key)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let mut listing = store.list();
+    let mut listed = Vec::new();
+    while let Some(item) = tessera::store::listing::next(&mut listing).await {
+        listed.push(item.unwrap());
+    }
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, id);
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT length(data) FROM tessera_sessions WHERE id = ?1")
+            .bind(format!("session:{}", id.expose()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(listed[0].size, u64::try_from(stored).unwrap());
+}

@@ -69,6 +69,7 @@ mod app;
 mod cases;
 mod harness;
 mod lifecycle;
+mod listing;
 mod optional;
 
 pub use cases::{
@@ -81,6 +82,10 @@ pub use lifecycle::{
     concurrent_get_then_insert_is_kept_or_refused, concurrent_updates_lose_nothing,
     concurrent_writers_lose_nothing, corrupt_record_is_a_fresh_session, keys_are_isolated,
     lifecycle_cycle_id, lifecycle_flush, lifecycle_read_only_writes_nothing,
+};
+pub use listing::{
+    clear_expired_in_batches_reports_progress, listing_pages_through_many_records,
+    listing_shows_each_record_its_size_and_deadline, listing_shows_expired_records_until_cleared,
 };
 pub use optional::{
     a_python_write_between_load_and_save_is_a_conflict, migrate_twice_in_a_row,
@@ -188,6 +193,10 @@ macro_rules! conformance_suite {
         __tessera_conformance_case!(records_python_wrote_are_read_and_expired_ones_ignored);
         __tessera_conformance_case!(a_python_write_between_load_and_save_is_a_conflict);
         __tessera_conformance_case!(pickled_records_are_refused_never_unpickled);
+        __tessera_conformance_case!(listing_shows_each_record_its_size_and_deadline);
+        __tessera_conformance_case!(listing_pages_through_many_records);
+        __tessera_conformance_case!(listing_shows_expired_records_until_cleared);
+        __tessera_conformance_case!(clear_expired_in_batches_reports_progress);
     };
     ($harness:path) => {
         $crate::conformance_suite!($harness; except);

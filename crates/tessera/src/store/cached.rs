@@ -323,6 +323,26 @@ impl SessionStore for CachedStore {
         }
         Ok(removed)
     }
+
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        let removed = self.db.clear_expired_in_batches(progress).await?;
+        if let Err(error) = self.cache.clear_expired().await {
+            warn!(error = %crate::chain::Chain(&error), "session cache failed to clear expired copies");
+        }
+        Ok(removed)
+    }
+
+    fn server_expires(&self) -> bool {
+        self.db.server_expires()
+    }
+
+    /// The database's records: the cache holds copies of some of them.
+    fn list(&self) -> super::Listing<'_> {
+        self.db.list()
+    }
 }
 
 #[cfg(test)]

@@ -271,6 +271,22 @@ impl SessionStore for DjangoCachedDbStore {
         self.db.clear_expired().await
     }
 
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.db.clear_expired_in_batches(progress).await
+    }
+
+    fn server_expires(&self) -> bool {
+        self.db.server_expires()
+    }
+
+    /// The database's rows: the cache holds copies of some of them.
+    fn list(&self) -> super::Listing<'_> {
+        self.db.list()
+    }
+
     fn profile(&self) -> Profile {
         self.db.profile()
     }

@@ -26,8 +26,9 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
+use super::dir_listing::{self, unless_gone, SessionDir};
 use super::file::{in_time, lock_until};
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;
 use crate::expiry::Expiry;
@@ -342,6 +343,36 @@ impl Inner {
     }
 }
 
+impl SessionDir for Inner {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A file named `<cookie name><key>` for a key Django makes (so not a `_out_` temporary),
+    /// its deadline judged as a load judges it: the signed data holds `_session_expiry`, so
+    /// each file is read whole.
+    fn listed(&self, entry: &fs::DirEntry) -> io::Result<Option<Listed>> {
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(self.cookie_name.as_str()))
+            .and_then(|key| SessionId::parse(key).ok())
+            .filter(|id| Profile::Django.accepts_id(id))
+        else {
+            return Ok(None);
+        };
+        unless_gone((|| {
+            let current = Self::read(&mut fs::File::open(entry.path())?)?;
+            // An empty file is a placeholder for a session being created.
+            if current.content.is_empty() {
+                return Ok(None);
+            }
+            let size = u64::try_from(current.content.len()).unwrap_or(u64::MAX);
+            Ok(Some(Listed::new(id, size, Some(self.deadline(&current)))))
+        })())
+    }
+}
+
 #[async_trait]
 impl SessionStore for DjangoFileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
@@ -463,6 +494,10 @@ impl SessionStore for DjangoFileStore {
             Ok(removed)
         })
         .await
+    }
+
+    fn list(&self) -> Listing<'_> {
+        dir_listing::list(self.inner.clone(), self.inner.timeout)
     }
 
     fn profile(&self) -> Profile {

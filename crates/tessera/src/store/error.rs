@@ -70,6 +70,17 @@ pub enum Error {
     /// The session id could not be generated.
     #[error(transparent)]
     Random(#[from] crate::id::RandomError),
+    /// The store cannot do this optional operation (listing, on a store that cannot
+    /// enumerate its records).
+    #[error("{store} cannot {op}: {reason}")]
+    Unsupported {
+        /// The operation (`list`).
+        op: &'static str,
+        /// The store (`"the memcached store"`).
+        store: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
 }
 
 impl Error {

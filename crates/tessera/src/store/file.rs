@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::dir_listing::{self, unless_gone, SessionDir};
+use super::{Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::id::SessionId;
 use crate::record::{Record, Version};
@@ -23,14 +24,19 @@ const BATCH: usize = 256;
 const SUFFIX: &str = ".session";
 const LOCK: &str = ".tessera.lock";
 const TEMP: &str = ".tmp-";
+/// The longest header a listing reads: a version, a deadline and the longest id, spaced.
+const MAX_HEADER: u64 = 20 + 1 + 21 + 1 + crate::id::MAX_ID_LEN as u64 + 1;
 
 /// Sessions as files in one directory: for single-host deployments and development, like
 /// Flask-Session's `filesystem` type.
 ///
 /// - **Names**: each session is `<sha256(key_prefix + id) in hex>.session`, so no id can steer
 ///   the path, and stores with different prefixes can share a directory.
-/// - **Content**: `<version>\n<record JSON>` ([`Record::encode`]); the deadline is inside the
-///   record, judged by the store's clock.
+/// - **Content**: `<version> <deadline> <id>\n<record JSON>` ([`Record::encode`]); the
+///   deadline is inside the record, judged by the store's clock. The header repeats it (in
+///   Unix seconds) with the id, which the name, a hash, does not give back, so that
+///   [`list`](SessionStore::list) reads only headers. Files written before the header held
+///   them (`<version>\n`) load as ever and are listed once written again.
 /// - **Writes**: a temporary file in the same directory renamed over the old one, so readers
 ///   never see half a record. Files are created `0600`, and the directory `0700` if absent.
 /// - **Conditional writes**: every write holds an exclusive lock (`flock`) on the directory's
@@ -284,10 +290,11 @@ impl Inner {
         })
     }
 
-    /// Writes `version` and `record` to `path` through a temporary file and a rename.
+    /// Writes `id`'s `version` and `record` to `path` through a temporary file and a rename.
     fn write(
         &self,
         path: &Path,
+        id: &SessionId,
         version: Version,
         record: &Record,
         deadline: Instant,
@@ -304,7 +311,13 @@ impl Inner {
         let result = (|| {
             let mut file =
                 restricted(fs::OpenOptions::new().create_new(true).write(true)).open(&temp)?;
-            file.write_all(format!("{}\n", version.get()).as_bytes())?;
+            let header = format!(
+                "{} {} {}\n",
+                version.get(),
+                record.expires_at.unix_timestamp(),
+                id.expose()
+            );
+            file.write_all(header.as_bytes())?;
             file.write_all(&record.encode())?;
             file.flush()?;
             in_time(deadline)?;
@@ -412,20 +425,73 @@ fn restricted(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
 
 type DecodeFailure = Box<dyn std::error::Error + Send + Sync>;
 
-/// Splits `<version>\n<record>`.
+/// A session file's first line.
+struct Header<'a> {
+    version: Version,
+    /// The deadline in Unix seconds and the id, absent from files written before the header
+    /// held them.
+    listing: Option<(i64, &'a str)>,
+}
+
+/// Reads `<version>[ <deadline> <id>]`.
+fn header(line: &[u8]) -> Option<Header<'_>> {
+    let line = std::str::from_utf8(line).ok()?;
+    let mut fields = line.split(' ');
+    let version = Version::new(fields.next()?.parse().ok()?);
+    let listing = match (fields.next(), fields.next(), fields.next()) {
+        (None, _, _) => None,
+        (Some(deadline), Some(id), None) => Some((deadline.parse().ok()?, id)),
+        _ => return None,
+    };
+    Some(Header { version, listing })
+}
+
+/// Splits `<header>\n<record>`.
 fn decode(bytes: &[u8]) -> Result<(Version, Record), DecodeFailure> {
     let newline = bytes
         .iter()
         .position(|b| *b == b'\n')
         .ok_or("the session file has no version header")?;
-    let version = std::str::from_utf8(&bytes[..newline])
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or("the session file's version header is unreadable")?;
-    Ok((
-        Version::new(version),
-        Record::decode(&bytes[newline + 1..])?,
-    ))
+    let header = header(&bytes[..newline]).ok_or("the session file's header is unreadable")?;
+    Ok((header.version, Record::decode(&bytes[newline + 1..])?))
+}
+
+impl SessionDir for Inner {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn listed(&self, entry: &fs::DirEntry) -> io::Result<Option<Listed>> {
+        let name = entry.file_name();
+        let is_session = name
+            .to_str()
+            .is_some_and(|n| n.ends_with(SUFFIX) && !n.starts_with('.'));
+        if !is_session {
+            return Ok(None);
+        }
+        unless_gone((|| {
+            let file = fs::File::open(entry.path())?;
+            let size = file.metadata()?.len();
+            let mut head = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(file, MAX_HEADER), &mut head)?;
+            let Some(line) = head.split(|b| *b == b'\n').next() else {
+                return Ok(None);
+            };
+            let Some((deadline, id)) = header(line).and_then(|h| h.listing) else {
+                return Ok(None);
+            };
+            // Only a file named for this id under this store's prefix is its session: another
+            // prefix's store may share the directory, and a header could be copied.
+            let Ok(id) = SessionId::parse(id) else {
+                return Ok(None);
+            };
+            if self.path_of(&id).file_name() != Some(name.as_os_str()) {
+                return Ok(None);
+            }
+            let expires_at = OffsetDateTime::from_unix_timestamp(deadline).ok();
+            Ok(Some(Listed::new(id, size, expires_at)))
+        })())
+    }
 }
 
 #[async_trait]
@@ -452,6 +518,7 @@ impl SessionStore for FileStore {
         let path = self.path_of(id);
         let now = self.inner.clock.now();
         let record = record.clone();
+        let id = id.clone();
         let saved = self
             .blocking("save", move |inner, deadline| {
                 let next = |current: Current| match (current, expected) {
@@ -477,7 +544,7 @@ impl SessionStore for FileStore {
                     if expected == Expected::Absent {
                         inner.prune(now)?;
                     }
-                    inner.write(&path, next, &record, deadline)?;
+                    inner.write(&path, &id, next, &record, deadline)?;
                 }
                 Ok(Saved::Written(next))
             })
@@ -497,12 +564,13 @@ impl SessionStore for FileStore {
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, Error> {
         let path = self.path_of(id);
         let now = self.inner.clock.now();
+        let id = id.clone();
         self.blocking("touch", move |inner, deadline| {
             let _lock = inner.lock(deadline)?;
             match Inner::read(&path, now)? {
                 Current::Live(version, mut record) => {
                     record.expires_at = expires_at;
-                    inner.write(&path, version, &record, deadline)?;
+                    inner.write(&path, &id, version, &record, deadline)?;
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -512,6 +580,15 @@ impl SessionStore for FileStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
+        self.clear_expired_in_batches(&mut |_| {}).await
+    }
+
+    /// One batch per hold of the directory lock, the running total reported after each
+    /// batch that removed something, and once at the end.
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
         let now = self.inner.clock.now();
         let files = self
             .blocking("clear_expired", |inner, _| {
@@ -522,7 +599,7 @@ impl SessionStore for FileStore {
         let mut removed = 0;
         for batch in files.chunks(BATCH) {
             let batch: Vec<PathBuf> = batch.iter().map(|(path, _)| path.clone()).collect();
-            removed += self
+            let in_batch = self
                 .blocking("clear_expired", move |inner, deadline| {
                     let _lock = inner.lock(deadline)?;
                     let mut removed = 0u64;
@@ -536,8 +613,20 @@ impl SessionStore for FileStore {
                     Ok(removed)
                 })
                 .await?;
+            removed += in_batch;
+            if in_batch > 0 {
+                progress(removed);
+            }
+        }
+        // The conformance contract: progress is reported at least once, ending at the total.
+        if removed == 0 {
+            progress(0);
         }
         Ok(removed)
+    }
+
+    fn list(&self) -> Listing<'_> {
+        dir_listing::list(self.inner.clone(), self.inner.timeout)
     }
 }
 
@@ -588,7 +677,14 @@ mod tests {
         );
         let mut bytes = b"7\n".to_vec();
         bytes.extend(r.encode());
-        assert_eq!(decode(&bytes).unwrap(), (Version::new(7), r));
+        assert_eq!(decode(&bytes).unwrap(), (Version::new(7), r.clone()));
+        let mut bytes = b"8 1700000000 abc\n".to_vec();
+        bytes.extend(r.encode());
+        assert_eq!(decode(&bytes).unwrap(), (Version::new(8), r));
+        assert!(decode(b"8 1700000000\n{}").is_err());
+        assert!(decode(b"8 x abc\n{}").is_err());
+        let h = header(b"8 1700000000 abc").unwrap();
+        assert_eq!(h.listing, Some((1_700_000_000, "abc")));
     }
 
     #[tokio::test]

@@ -31,6 +31,10 @@
 //!   lock and write unconditionally: only updates made through tessera are protected.
 //! - **Temporaries**: `*.__wz_cache` files an hour old or more are a crashed writer's, and
 //!   `clear_expired` removes them (cachelib never does).
+//! - **Listing**: not supported ([`list`](SessionStore::list) fails with
+//!   [`Error::Unsupported`]): an entry's name is a hash of its key, and cachelib writes only the
+//!   expiry and `pickle.dumps(value)` into it, the value being Flask-Session's serialised session
+//!   dict, which holds no session id. No entry, Python's or tessera's, gives its id back.
 //!
 //! File I/O runs on tokio's blocking pool, bounded by the store's timeout.
 
@@ -45,7 +49,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use self::cachelib::{header_of, is_expired, CacheDir, COUNT_KEY};
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{listing, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::codec::SharedCodec;
 use crate::id::SessionId;
@@ -431,6 +435,15 @@ impl SessionStore for FlaskSessionFileStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
+        self.clear_expired_in_batches(&mut |_| {}).await
+    }
+
+    /// One batch per hold of the lock, the running total reported after each batch that
+    /// removed something, and once at the end.
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
         let now = self.inner.now();
         let entries = self
             .blocking("clear_expired", |inner, _| {
@@ -441,7 +454,7 @@ impl SessionStore for FlaskSessionFileStore {
         let mut removed = 0;
         for batch in entries.chunks(BATCH) {
             let batch = batch.to_vec();
-            removed += self
+            let in_batch = self
                 .blocking("clear_expired", move |inner, deadline| {
                     let _lock = inner.cache.lock(deadline)?;
                     let before = match inner.cache.threshold {
@@ -461,8 +474,23 @@ impl SessionStore for FlaskSessionFileStore {
                     Ok(removed)
                 })
                 .await?;
+            removed += in_batch;
+            if in_batch > 0 {
+                progress(removed);
+            }
+        }
+        // Progress is reported at least once, ending at the total.
+        if removed == 0 {
+            progress(0);
         }
         Ok(removed)
+    }
+
+    fn list(&self) -> Listing<'_> {
+        listing::unsupported(
+            "Flask-Session's filesystem store",
+            "cachelib names each entry by a hash of its key and keeps no key inside it",
+        )
     }
 
     fn profile(&self) -> Profile {

@@ -198,6 +198,26 @@ impl SessionStore for HashedIdStore {
         self.inner.clear_expired().await
     }
 
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.inner.clear_expired_in_batches(progress).await
+    }
+
+    fn server_expires(&self) -> bool {
+        self.inner.server_expires()
+    }
+
+    /// Refused: the records' ids are hashes, which this store would hash again. Operators'
+    /// tools list the store it wraps, by those hashes.
+    fn list(&self) -> super::Listing<'_> {
+        super::listing::unsupported(
+            "a store with hashed ids",
+            "it keeps records under hashes of the ids, not the ids; list the store it wraps",
+        )
+    }
+
     async fn reload(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         self.find(id, true).await
     }

@@ -10,6 +10,8 @@
 //! cache key with pymemcache's pickle flag, what its `cache` engine on `PyMemcacheCache` reads
 //! and writes. CAS still guards every write.
 
+mod listing;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -20,7 +22,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{Backend, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Backend, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::SharedClock;
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
@@ -55,6 +57,10 @@ const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::
 ///   [`clear_expired`](SessionStore::clear_expired) returns 0; [`touch`](SessionStore::touch)
 ///   moves the TTL only (`mg … T<ttl>`), leaving data and CAS alone; a deadline moved that way
 ///   is reported by [`load`](SessionStore::load) to within memcached's one-second clock.
+/// - **Listing**: [`list`](SessionStore::list) streams `lru_crawler metadump all` and looks
+///   the keys under the prefix up a page of 200 at a time; hashed keys (see **Keys**) cannot
+///   be told apart from others' and are not listed. A server whose LRU crawler is off fails
+///   the listing with [`Error::Unsupported`], saying how to turn it on.
 /// - **Failures**: a broken connection is dropped and reopened on its next use; every operation
 ///   is bounded by the store's timeout.
 ///
@@ -429,6 +435,18 @@ impl SessionStore for MemcachedStore {
     async fn clear_expired(&self) -> Result<u64, Error> {
         // memcached expires items itself.
         Ok(0)
+    }
+
+    fn server_expires(&self) -> bool {
+        true
+    }
+
+    /// The keys under the prefix that `lru_crawler metadump all` dumps (on a connection of its
+    /// own; needs memcached's LRU crawler, on by default), looked up 200 at a time with
+    /// `mg <key> s t` for the value's length (the size) and remaining TTL. Items past their
+    /// TTL are not dumped: memcached treats them as gone.
+    fn list(&self) -> Listing<'_> {
+        self.listing()
     }
 
     fn profile(&self) -> Profile {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Loaded, Saved, SessionStore};
+use super::{Error, Expected, Listed, Listing, Loaded, Saved, SessionStore};
 use crate::clock::{self, SharedClock};
 use crate::id::SessionId;
 use crate::record::{Record, Version};
@@ -385,6 +385,33 @@ impl SessionStore for MemoryStore {
             .each_shard()
             .map(|mut shard| shard.clear_expired(now, &self.inner.len))
             .sum())
+    }
+
+    /// One shard at a time, each copied out under its lock; a record's size is that of its
+    /// data as JSON (what the native record would take).
+    fn list(&self) -> Listing<'_> {
+        Box::pin(async_stream::stream! {
+            for shard in &self.inner.shards {
+                let page: Vec<Listed> = {
+                    let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                    shard
+                        .slots
+                        .iter()
+                        .map(|slot| {
+                            let size = serde_json::to_vec(&slot.record.data).map_or(0, |v| v.len());
+                            Listed::new(
+                                slot.id.clone(),
+                                u64::try_from(size).unwrap_or(u64::MAX),
+                                Some(slot.record.expires_at),
+                            )
+                        })
+                        .collect()
+                };
+                for listed in page {
+                    yield Ok(listed);
+                }
+            }
+        })
     }
 }
 

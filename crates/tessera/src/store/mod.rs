@@ -5,6 +5,8 @@
 //! behind the cargo feature of the same name.
 
 pub mod cached;
+#[cfg(feature = "file")]
+mod dir_listing;
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod django_cache;
 pub mod django_cached_db;
@@ -16,6 +18,7 @@ pub mod file;
 #[cfg(feature = "file")]
 pub mod flask_session_file;
 pub mod hashed_ids;
+pub mod listing;
 mod matrix;
 #[cfg(feature = "memcached")]
 pub mod memcached;
@@ -38,6 +41,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use error::Error;
+pub use listing::{Listed, Listing};
 pub use matrix::Support;
 pub use open::open;
 pub use options::{OpenOptions, DEFAULT_STORE_TIMEOUT};
@@ -80,9 +84,11 @@ pub enum Saved {
 /// The trait is object-safe (`Arc<dyn SessionStore>` is what the middleware holds) and small:
 /// five operations to implement ([`load`](Self::load), [`save`](Self::save),
 /// [`delete`](Self::delete), [`touch`](Self::touch), [`clear_expired`](Self::clear_expired)),
-/// two with defaults a store overrides when it can do better ([`reload`](Self::reload),
-/// [`exists`](Self::exists)), and two that describe the store to the middleware
-/// ([`profile`](Self::profile), [`bounded_by`](Self::bounded_by)). Every write is conditional, so no store loses an update when two requests
+/// three with defaults a store overrides when it can do better ([`reload`](Self::reload),
+/// [`exists`](Self::exists), [`clear_expired_in_batches`](Self::clear_expired_in_batches)),
+/// one optional capability for operators' tools ([`list`](Self::list)), and three that
+/// describe the store ([`profile`](Self::profile), [`bounded_by`](Self::bounded_by),
+/// [`server_expires`](Self::server_expires)). Every write is conditional, so no store loses an update when two requests
 /// on one session race: [`save`](Self::save) names the [`Version`] it loaded, or
 /// [`Expected::Absent`] for a new session, and a store answers [`Saved::Conflict`] when the
 /// stored record no longer matches. The middleware then reloads, re-applies its request's
@@ -132,6 +138,36 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// Removes expired records and returns how many; stores whose server expires records
     /// itself return 0.
     async fn clear_expired(&self) -> Result<u64, Error>;
+
+    /// [`clear_expired`](Self::clear_expired) for a long run (Django's `clearsessions`):
+    /// stores that can remove records in batches, each bounded by the store's timeout, do,
+    /// and call `progress` with the running total after each; the others clear everything at
+    /// once and call it once. Returns the total.
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        let removed = self.clear_expired().await?;
+        progress(removed);
+        Ok(removed)
+    }
+
+    /// Whether the store's server removes expired records itself (Redis' and memcached's
+    /// TTLs, MongoDB's TTL index), so [`clear_expired`](Self::clear_expired) has nothing to
+    /// do.
+    fn server_expires(&self) -> bool {
+        false
+    }
+
+    /// Every record the store holds, expired ones it still keeps included, in no particular
+    /// order and a page at a time (never all of them in memory at once): what operators'
+    /// tools list, count and migrate. A record stored for the whole listing is listed at least
+    /// once (Redis' `SCAN` may repeat one); one written or removed meanwhile may or may not
+    /// be. Optional: stores that cannot enumerate their records keep this default, a listing
+    /// that fails at once with [`Error::Unsupported`].
+    fn list(&self) -> Listing<'_> {
+        listing::unsupported("this session store", "it cannot enumerate its records")
+    }
 
     /// Loads `id` from the source of truth, bypassing any cache in front of it. The
     /// middleware calls it after a conflicting save, when a cached copy is known to be

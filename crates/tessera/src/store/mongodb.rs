@@ -5,6 +5,7 @@
 //! (`SESSION_TYPE="mongodb"`); see [`MongoStore`].
 
 mod flask_session;
+mod listing;
 
 use std::fmt;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::clock::{self, SharedClock};
 use crate::codec::{RecordCodec, SharedCodec, Versioning};
 use crate::expiry::ExpiryPolicy;
@@ -695,6 +696,27 @@ impl SessionStore for MongoStore {
             .deleted_count;
         }
         Ok(deleted.deleted_count)
+    }
+
+    /// Batches of 500 expired documents, each found and deleted within the store's timeout.
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.clear_in_batches(progress).await
+    }
+
+    /// The TTL monitor deletes expired documents only every minute or so, so
+    /// [`clear_expired`](SessionStore::clear_expired) still has work: false.
+    fn server_expires(&self) -> bool {
+        false
+    }
+
+    /// Pages of 200 documents in key order (`_id`, or `id` in Flask-Session's layout), each a
+    /// `find` after the last key of the one before; the size is the data field's length
+    /// (`data`, `val`). Documents the TTL monitor has not removed yet are listed, expired.
+    fn list(&self) -> Listing<'_> {
+        self.listing()
     }
 
     fn profile(&self) -> Profile {

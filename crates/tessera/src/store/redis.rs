@@ -13,6 +13,8 @@
 //! engine on `RedisCache` reads and writes, under Django's cache key), and the conditional write compares a hash of the value, since such records
 //! carry no version.
 
+mod listing;
+
 use std::future::Future;
 use std::time::Duration as StdDuration;
 
@@ -25,7 +27,7 @@ use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
 
-use super::{Backend, Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Backend, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -112,6 +114,9 @@ enum Connection {
 ///   same script). Deadlines travel as Unix times and become TTLs on Redis's own clock.
 /// - **Conditional writes**: a Lua script compares the stored version with the expected one and
 ///   writes in the same atomic step. Scripts name one key only, so they are cluster-safe.
+/// - **Listing**: [`list`](SessionStore::list) `SCAN`s the keys under the prefix (on every
+///   master of a cluster) a page of about 200 at a time, with one pipelined round trip per
+///   page for the values' lengths and TTLs.
 /// - **Failures**: connections reconnect by themselves after the server comes back (the
 ///   `redis` crate's `ConnectionManager` and cluster client); every operation is bounded by the
 ///   store's timeout and fails with [`Error::Timeout`] or [`Error::Unavailable`].
@@ -426,6 +431,18 @@ impl SessionStore for RedisStore {
     async fn clear_expired(&self) -> Result<u64, Error> {
         // Redis expires keys itself.
         Ok(0)
+    }
+
+    fn server_expires(&self) -> bool {
+        true
+    }
+
+    /// `SCAN … MATCH <prefix>* COUNT 200` over the server, or over every master of a cluster,
+    /// then per page one pipeline of `STRLEN` (the size: the stored value's bytes, the
+    /// `<version>\n` header included) and `PTTL` of each key. Keys under the prefix whose rest
+    /// is not an id this store takes are skipped.
+    fn list(&self) -> Listing<'_> {
+        self.listing()
     }
 
     fn bounded_by(&self) -> Option<StdDuration> {

@@ -171,6 +171,18 @@ impl SessionStore for Tracked {
     async fn clear_expired(&self) -> Result<u64, Error> {
         self.inner.clear_expired().await
     }
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.inner.clear_expired_in_batches(progress).await
+    }
+    fn server_expires(&self) -> bool {
+        self.inner.server_expires()
+    }
+    fn list(&self) -> tessera::store::Listing<'_> {
+        self.inner.list()
+    }
     async fn reload(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         self.inner.reload(id).await
     }

@@ -104,3 +104,95 @@ pub async fn harness_with(url: String, what: &str, options: OpenOptions) -> Opti
         harness
     })
 }
+
+/// Runs `f` on a plain synchronous connection to the server or cluster at `url`.
+fn with_connection(url: &str, f: impl FnOnce(&mut dyn redis::ConnectionLike)) {
+    if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        let nodes: Vec<String> = rest.split(',').map(|n| format!("redis://{n}")).collect();
+        let mut con = redis::cluster::ClusterClient::new(nodes)
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        f(&mut con);
+    } else {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        f(&mut con);
+    }
+}
+
+/// A listing under a prefix full of glob metacharacters lists the store's sessions and skips
+/// what else is under (or seems to match) the prefix: keys whose rest is no id, keys of
+/// another type, keys the unescaped pattern would match.
+pub async fn listing_skips_what_is_not_a_session(url: String, what: &str) {
+    let unique = super::unique("");
+    let prefix = format!("tessera-test:[{unique}]*?\\:");
+    let options = OpenOptions::default()
+        .with_key_prefix(prefix.clone())
+        .with_timeout(Duration::from_secs(5));
+    let Some(store) = server_or_skip(
+        &format!("{what} at {url}"),
+        RedisStore::connect(&url, &options).await,
+    ) else {
+        return;
+    };
+    let id = tessera::SessionId::generate().unwrap();
+    let record = tessera::Record::new(
+        Default::default(),
+        tessera::Expiry::Default,
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    let saved =
+        tessera::store::SessionStore::save(&store, &id, &record, tessera::store::Expected::Absent)
+            .await
+            .unwrap();
+    assert!(matches!(saved, tessera::store::Saved::Written(_)));
+    let other = tessera::SessionId::generate().unwrap();
+    let planted = [
+        format!("{prefix}not an id!"),
+        format!("{prefix}{}", other.expose()),
+        // What `MATCH <prefix>*` unescaped would match too.
+        format!("tessera-test:{}x\\:{}", &unique[..1], id.expose()),
+    ];
+    let keys = planted.clone();
+    tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            with_connection(&url, |con| {
+                let _: () = redis::cmd("SET")
+                    .arg(&keys[0])
+                    .arg("x")
+                    .arg("EX")
+                    .arg(600)
+                    .query(con)
+                    .unwrap();
+                // A hash, whose STRLEN fails.
+                let _: () = redis::cmd("HSET")
+                    .arg(&keys[1])
+                    .arg("f")
+                    .arg("v")
+                    .query(con)
+                    .unwrap();
+                let _: () = redis::cmd("SET")
+                    .arg(&keys[2])
+                    .arg("x")
+                    .arg("EX")
+                    .arg(600)
+                    .query(con)
+                    .unwrap();
+            });
+        }
+    })
+    .await
+    .unwrap();
+    let mut listing = tessera::store::SessionStore::list(&store);
+    let mut listed = Vec::new();
+    while let Some(l) = tessera::store::listing::next(&mut listing).await {
+        listed.push(l.unwrap());
+    }
+    drop(listing);
+    let mut all: Vec<String> = planted.to_vec();
+    all.push(store.key(&id));
+    super::redis_remover(&url, &all);
+    assert_eq!(listed.len(), 1, "only the session: {listed:?}");
+    assert_eq!(listed[0].id, id);
+}

@@ -184,6 +184,17 @@ impl SessionStore for DjangoDbStore {
         self.store().clear_expired().await
     }
 
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.store().clear_expired_in_batches(progress).await
+    }
+
+    fn list(&self) -> crate::store::Listing<'_> {
+        self.store().list()
+    }
+
     fn profile(&self) -> Profile {
         Profile::Django
     }

@@ -32,6 +32,11 @@
 //! after its own random back-off (250 µs doubling to 32 ms, see
 //! [`save_retries`](crate::config::SessionConfigBuilder::save_retries)).
 //!
+//! [`list`](crate::store::SessionStore::list) reads the table in key order, 200 rows per
+//! statement (`… WHERE key > last ORDER BY key LIMIT 200`, each bounded by the timeout),
+//! expired rows included; a row's size is its data column's length in bytes. Rows under
+//! another key prefix, or whose key is no session id the profile takes, are skipped.
+//!
 //! The constructor runs [`migrate`](PostgresStore::migrate) (create the table and its index if
 //! missing, under a database lock so app servers starting together do not race) unless the URL
 //! says `migrate=false` or the builder [`SqlStoreBuilder::migrate`] turns it off.
@@ -65,6 +70,7 @@ use crate::store::url::redact_url;
 
 mod django;
 pub mod flask_session;
+mod listing;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

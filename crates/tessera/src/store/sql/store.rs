@@ -133,6 +133,14 @@ pub(crate) mod sealed {
             cols: &[Col],
         ) -> Result<Option<Vec<Value>>, sqlx::Error>;
 
+        /// The columns `cols` of every row `sql` returns with `params`.
+        async fn fetch_all(
+            pool: &Pool<Self>,
+            sql: &str,
+            params: Vec<Param>,
+            cols: &[Col],
+        ) -> Result<Vec<Vec<Value>>, sqlx::Error>;
+
         /// A transaction begun with `begin`, or with the database's own `BEGIN` if `None`.
         async fn begin(
             pool: &Pool<Self>,
@@ -192,6 +200,16 @@ pub(crate) mod sealed {
         ) -> Result<Option<Vec<Value>>, sqlx::Error> {
             let row = bind(sqlx::query(sql), params).fetch_optional(pool).await?;
             row.map(|row| read(&row, cols)).transpose()
+        }
+
+        async fn fetch_all(
+            pool: &Pool<DB>,
+            sql: &str,
+            params: Vec<Param>,
+            cols: &[Col],
+        ) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+            let rows = bind(sqlx::query(sql), params).fetch_all(pool).await?;
+            rows.iter().map(|row| read(row, cols)).collect()
         }
 
         async fn begin(
@@ -297,11 +315,11 @@ impl<D: sealed::DialectOps> Dialect for D {}
 /// [`PostgresStore`](super::PostgresStore), [`MySqlStore`](super::MySqlStore) and
 /// [`SqliteStore`](super::SqliteStore) name it on each database.
 pub struct SqlStore<D: Dialect> {
-    pool: sqlx::Pool<D::Db>,
-    common: Common,
-    codec: SharedCodec,
-    layout: &'static Table,
-    sql: Statements,
+    pub(super) pool: sqlx::Pool<D::Db>,
+    pub(super) common: Common,
+    pub(super) codec: SharedCodec,
+    pub(super) layout: &'static Table,
+    pub(super) sql: Statements,
     dialect: D,
 }
 
@@ -705,6 +723,17 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
 
     async fn clear_expired(&self) -> Result<u64, Error> {
         self.clear_expired_with_progress(|_| {}).await
+    }
+
+    async fn clear_expired_in_batches(
+        &self,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, Error> {
+        self.clear_expired_with_progress(progress).await
+    }
+
+    fn list(&self) -> crate::store::Listing<'_> {
+        super::listing::list(self)
     }
 
     fn profile(&self) -> Profile {

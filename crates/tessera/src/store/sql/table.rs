@@ -165,6 +165,9 @@ pub(crate) struct Statements {
     pub(crate) touch: String,
     /// Binds now, batch size.
     pub(crate) clear_batch: String,
+    /// One page of a listing, in key order after the last key seen: the key, the stored
+    /// bytes' length, the deadline in Unix seconds; binds the last key, the page size.
+    pub(crate) list_page: String,
 }
 
 impl Statements {
@@ -294,6 +297,19 @@ impl Statements {
             ),
             Kind::MySql => format!("DELETE FROM {t} WHERE {} LIMIT ?", expired(dl, 1)),
         };
+        // Bytes, not characters: SQLite's `length` of TEXT counts characters, PostgreSQL's
+        // `octet_length` is an `INTEGER`, MySQL's `LENGTH` already counts bytes.
+        let size = match (kind, table.data_is_text) {
+            (Kind::Postgres, _) => format!("CAST(octet_length({data}) AS BIGINT)"),
+            (Kind::MySql, _) => format!("CAST(LENGTH({data}) AS SIGNED)"),
+            (Kind::Sqlite, false) => format!("length({data})"),
+            (Kind::Sqlite, true) => format!("length(CAST({data} AS BLOB))"),
+        };
+        let list_page = format!(
+            "SELECT {id}, {size}, {read} FROM {t} WHERE {id} > {} ORDER BY {id} LIMIT {}",
+            p(1),
+            p(2)
+        );
         Self {
             migrations: migrations(kind, table, t, bare),
             probe: format!("SELECT {id}, {data}, {dl} FROM {t} LIMIT 0"),
@@ -324,6 +340,7 @@ impl Statements {
                 at(3)
             ),
             clear_batch,
+            list_page,
             table: t.to_owned(),
         }
     }
@@ -470,6 +487,21 @@ mod tests {
             s.clear_batch,
             "DELETE FROM `django_session` WHERE expire_date < CAST(? AS DATETIME(6)) LIMIT ?"
         );
+        assert_eq!(
+            s.list_page,
+            "SELECT session_key, CAST(LENGTH(session_data) AS SIGNED), \
+             TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', expire_date) FROM `django_session` \
+             WHERE session_key > ? ORDER BY session_key LIMIT ?"
+        );
+        let s = Statements::new(
+            Kind::Sqlite,
+            &DJANGO,
+            "\"django_session\"",
+            "django_session",
+        );
+        assert!(s
+            .list_page
+            .starts_with("SELECT session_key, length(CAST(session_data AS BLOB)), "));
         let s = Statements::new(Kind::Sqlite, &FLASK_SESSION, "\"sessions\"", "sessions");
         assert!(s.insert.ends_with(
             "WHERE \"sessions\".expiry IS NULL OR \"sessions\".expiry <= ?4 RETURNING 1"
