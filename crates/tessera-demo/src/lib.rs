@@ -97,14 +97,16 @@ pub fn storage_label(url: &str) -> String {
     }
 }
 
-/// `url` with its user and password, if any, replaced by `***`.
+/// `url` with its user and password, if any, replaced by `***`. The credentials end at the
+/// authority's last `@` (a password may hold one), and the authority at the first `/`.
 pub fn redacted(url: &str) -> String {
-    match url.split_once('@') {
-        Some((head, tail)) if head.contains("://") => {
-            let scheme = head.split("://").next().unwrap_or_default();
-            format!("{scheme}://***@{tail}")
-        }
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => url.to_owned(),
     }
 }
 
@@ -348,6 +350,19 @@ async function act(method, path, body) {
 #[cfg(test)]
 mod tests {
     use super::{escape, relative, storage_label, utc_date};
+
+    #[test]
+    fn credentials_never_show() {
+        for (url, shown) in [
+            ("redis://user:pw@host:6379/0", "redis://***@host:6379/0"),
+            ("postgres://app:p@ss@db/app", "postgres://***@db/app"),
+            ("redis://host:6379", "redis://host:6379"),
+            ("mongodb://u:p@h/db?x=a@b", "mongodb://***@h/db?x=a@b"),
+            ("sqlite://sessions.db", "sqlite://sessions.db"),
+        ] {
+            assert_eq!(super::redacted(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn escapes_markup() {
