@@ -13,6 +13,12 @@ use super::Harness;
 use crate::store::{listing, Expected, Listed};
 use crate::{Expiry, SessionId};
 
+/// Saves `{"a": 1}` under `id`, due `lasting` after the harness's now.
+async fn save_lasting(h: &Harness, id: &SessionId, lasting: Duration) {
+    let r = record(json!({"a": 1}), Expiry::Default, now(h) + lasting);
+    written(&h.store, id, &r, Expected::Absent).await;
+}
+
 /// Everything `list` yields, failing the case on an error.
 async fn all(h: &Harness) -> Vec<Listed> {
     let mut listing = h.store.list();
@@ -118,28 +124,8 @@ pub async fn listing_shows_expired_records_until_cleared(h: Harness) {
     }
     let short = id(&h);
     let long = id(&h);
-    written(
-        &h.store,
-        &short,
-        &record(
-            json!({"a": 1}),
-            Expiry::Default,
-            now(&h) + Duration::seconds(10),
-        ),
-        Expected::Absent,
-    )
-    .await;
-    written(
-        &h.store,
-        &long,
-        &record(
-            json!({"a": 1}),
-            Expiry::Default,
-            now(&h) + Duration::hours(1),
-        ),
-        Expected::Absent,
-    )
-    .await;
+    save_lasting(&h, &short, Duration::seconds(10)).await;
+    save_lasting(&h, &long, Duration::hours(1)).await;
     advance(&h, Duration::seconds(100));
     let at = now(&h);
     let ids = [short.clone(), long.clone()];
@@ -174,30 +160,10 @@ pub async fn clear_expired_in_batches_reports_progress(h: Harness) {
         return;
     }
     for _ in 0..5 {
-        written(
-            &h.store,
-            &id(&h),
-            &record(
-                json!({"a": 1}),
-                Expiry::Default,
-                now(&h) + Duration::seconds(10),
-            ),
-            Expected::Absent,
-        )
-        .await;
+        save_lasting(&h, &id(&h), Duration::seconds(10)).await;
     }
     let kept = id(&h);
-    written(
-        &h.store,
-        &kept,
-        &record(
-            json!({"a": 1}),
-            Expiry::Default,
-            now(&h) + Duration::hours(1),
-        ),
-        Expected::Absent,
-    )
-    .await;
+    save_lasting(&h, &kept, Duration::hours(1)).await;
     advance(&h, Duration::seconds(100));
     let removed = h
         .store
