@@ -9,9 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::Path;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use http::header::{COOKIE, SET_COOKIE};
 use http::Request;
 use http_body_util::BodyExt;
@@ -22,7 +20,7 @@ use tessera::crypto::{KeyRing, SecretKey};
 use tessera::store::hashed_ids::HashedIdStore;
 use tessera::store::memory::MemoryStore;
 use tessera::store::{Expected, Saved, SessionStore, SharedStore};
-use tessera::{Data, Session, SessionConfig, SessionId, SessionLayer};
+use tessera::{Data, SessionConfig, SessionId, SessionLayer};
 use tower::ServiceExt;
 
 const KEY_A: &str = "hashed-ids-test-key-a-0123456789abcdef";
@@ -112,19 +110,7 @@ mod redis_with_fallbacks {
 // --- Through the middleware -------------------------------------------------------------
 
 fn routes() -> Router {
-    Router::new()
-        .route(
-            "/put/{key}/{value}",
-            get(
-                |s: Session, Path((k, v)): Path<(String, String)>| async move {
-                    s.insert(&k, v).unwrap();
-                },
-            ),
-        )
-        .route(
-            "/all",
-            get(|s: Session| async move { Json(s.data().as_ref().clone()) }),
-        )
+    support::routes::put_and_all()
 }
 
 /// The layer `config` opens, or `None` (skipped) when its server is absent.

@@ -2,6 +2,8 @@
 //! failures. Store-agnostic behaviour is in the conformance suite.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -9,7 +11,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -28,19 +30,7 @@ const KEY: &str = "lifecycle-test-secret-key-0123456789abcdef";
 const OLD_KEY: &str = "an-older-secret-key-still-accepted-0123456";
 
 fn routes() -> Router {
-    Router::new()
-        .route(
-            "/put/{key}/{value}",
-            get(
-                |s: Session, Path((k, v)): Path<(String, String)>| async move {
-                    s.insert(&k, v).unwrap();
-                },
-            ),
-        )
-        .route(
-            "/all",
-            get(|s: Session| async move { Json(s.data().as_ref().clone()) }),
-        )
+    support::routes::put_and_all()
         .route("/clear", get(|s: Session| async move { s.clear() }))
         .route(
             "/expiry/{seconds}",

@@ -5,6 +5,8 @@
 //! `MemoryStore` (and cookie sessions where the point applies to them too).
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -31,19 +33,7 @@ use tower::ServiceExt;
 const KEY: &str = "owasp-test-secret-key-0123456789abcdef-xyz";
 
 fn routes() -> Router {
-    Router::new()
-        .route(
-            "/put/{key}/{value}",
-            get(
-                |s: Session, Path((k, v)): Path<(String, String)>| async move {
-                    s.insert(&k, v).unwrap();
-                },
-            ),
-        )
-        .route(
-            "/all",
-            get(|s: Session| async move { Json(s.data().as_ref().clone()) }),
-        )
+    support::routes::put_and_all()
         .route(
             "/login/{user}",
             get(|s: Session, Path(user): Path<String>| async move {

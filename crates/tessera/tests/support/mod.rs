@@ -246,6 +246,9 @@ pub mod sql;
 
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+
+#[cfg(feature = "axum")]
+pub mod routes;
 mod teardown;
 #[allow(unused_imports)]
 pub use teardown::{unique_name, Teardown};
