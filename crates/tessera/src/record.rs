@@ -23,6 +23,38 @@ pub struct Record {
     pub expiry: Expiry,
     /// When the store may forget the record.
     pub expires_at: OffsetDateTime,
+    /// Who the session belongs to and when it began: what per-user indexes and the absolute
+    /// timeout read. Empty for a session nobody logged into, unless a timeout needs `created`.
+    pub meta: Meta,
+}
+
+/// A session's metadata beside its data: its user, when it began and was last seen, and from
+/// which device.
+///
+/// tessera's own formats keep it in the record (`u`, `c`, `s`, `a`, `i`); the Python profiles
+/// keep the user under the framework's own key (Django's `_auth_user_id`, Flask-Login's
+/// `_user_id`) and the rest under `_tessera` in the session dict, so Python apps carry it along.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Meta {
+    /// The principal the session belongs to ([`Session::set_user`](crate::Session::set_user)).
+    pub user: Option<String>,
+    /// When the session began: its first save, or the last
+    /// [`cycle_id`](crate::Session::cycle_id). The absolute timeout counts from it.
+    pub created: Option<OffsetDateTime>,
+    /// When a logged-in session was last saved or touched, to the minute.
+    pub seen: Option<OffsetDateTime>,
+    /// The `User-Agent` of the request that last saved it (when device recording is on).
+    pub agent: Option<String>,
+    /// The client address of the request that last saved it (when device recording is on).
+    pub client: Option<String>,
+}
+
+impl Meta {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A record could not be decoded: the store holds something that is not a session.
@@ -37,6 +69,22 @@ struct WireOut<'a> {
     e: Expiry,
     #[serde(with = "time::serde::timestamp")]
     x: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    u: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::timestamp::option"
+    )]
+    c: Option<OffsetDateTime>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::timestamp::option"
+    )]
+    s: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    i: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +94,16 @@ struct WireIn {
     e: Expiry,
     #[serde(with = "time::serde::timestamp")]
     x: OffsetDateTime,
+    #[serde(default)]
+    u: Option<String>,
+    #[serde(default, with = "time::serde::timestamp::option")]
+    c: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::timestamp::option")]
+    s: Option<OffsetDateTime>,
+    #[serde(default)]
+    a: Option<String>,
+    #[serde(default)]
+    i: Option<String>,
 }
 
 fn is_default(e: &Expiry) -> bool {
@@ -59,7 +117,15 @@ impl Record {
             data: Arc::new(data),
             expiry,
             expires_at,
+            meta: Meta::default(),
         }
+    }
+
+    /// The record with `meta`.
+    #[must_use]
+    pub fn with_meta(mut self, meta: Meta) -> Self {
+        self.meta = meta;
+        self
     }
 
     /// Whether the record has expired at `now`.
@@ -67,7 +133,9 @@ impl Record {
         self.expires_at <= now
     }
 
-    /// tessera's native encoding: compact JSON `{"d": data, "e": expiry, "x": unix seconds}`.
+    /// tessera's native encoding: compact JSON `{"d": data, "e": expiry, "x": unix seconds}`,
+    /// with the [`Meta`] fields that are set: `u` user, `c` created, `s` seen (unix seconds),
+    /// `a` user agent, `i` client address.
     ///
     /// ```
     /// use tessera::{Expiry, Record};
@@ -85,6 +153,11 @@ impl Record {
             d: &self.data,
             e: self.expiry,
             x: self.expires_at,
+            u: self.meta.user.as_deref(),
+            c: self.meta.created,
+            s: self.meta.seen,
+            a: self.meta.agent.as_deref(),
+            i: self.meta.client.as_deref(),
         };
         // Serialising string-keyed maps of JSON values into a Vec cannot fail.
         serde_json::to_vec(&wire).unwrap_or_default()
@@ -93,7 +166,14 @@ impl Record {
     /// Decodes [`Record::encode`]'s output.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let wire: WireIn = serde_json::from_slice(bytes)?;
-        Ok(Self::new(wire.d, wire.e, wire.x))
+        let meta = Meta {
+            user: wire.u,
+            created: wire.c,
+            seen: wire.s,
+            agent: wire.a,
+            client: wire.i,
+        };
+        Ok(Self::new(wire.d, wire.e, wire.x).with_meta(meta))
     }
 }
 
@@ -156,6 +236,26 @@ mod tests {
             let r = Record::new(data.clone(), expiry, datetime!(2030-01-01 0:00 UTC));
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn meta_round_trips_and_is_absent_when_empty() {
+        let at = datetime!(2030-01-01 0:00 UTC);
+        let plain = Record::new(Data::new(), Expiry::Default, at);
+        assert_eq!(plain.encode(), br#"{"d":{},"x":1893456000}"#);
+        let meta = Meta {
+            user: Some("42".into()),
+            created: Some(at - Duration::hours(2)),
+            seen: Some(at - Duration::minutes(1)),
+            agent: Some("Firefox".into()),
+            client: Some("192.0.2.7".into()),
+        };
+        let r = plain.with_meta(meta);
+        assert_eq!(
+            r.encode(),
+            br#"{"d":{},"x":1893456000,"u":"42","c":1893448800,"s":1893455940,"a":"Firefox","i":"192.0.2.7"}"#
+        );
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn hashed(mut h: Harness, keys: &KeyRing) -> Harness {
     }
     h.store = store;
     h.peer = peer;
-    h
+    h.without_user_index()
 }
 
 fn memory_harness() -> Harness {

@@ -67,6 +67,12 @@ pub struct Harness {
     /// The foreign writer's framework pickles the session dict there (Flask-Session's
     /// `filesystem` backend, Django's cache engines): the cases hand it pickles, not msgpack.
     pub foreign_pickles: bool,
+    /// The store keeps an index of sessions by user ([`SessionStore::user_index`]); when
+    /// unset ([`without_user_index`](Self::without_user_index)) the index cases check the
+    /// store's refusal instead.
+    ///
+    /// [`SessionStore::user_index`]: crate::store::SessionStore::user_index
+    pub user_index: bool,
 }
 
 impl Harness {
@@ -83,7 +89,16 @@ impl Harness {
             migrate: None,
             foreign: None,
             foreign_pickles: false,
+            user_index: true,
         }
+    }
+
+    /// The store keeps no index of sessions by user: the index cases check that it refuses
+    /// with [`Error::Unsupported`](crate::store::Error::Unsupported).
+    #[must_use]
+    pub fn without_user_index(mut self) -> Self {
+        self.user_index = false;
+        self
     }
 
     /// The store judges expiry by `clock` (one it was given), which the cases move instead of

@@ -71,6 +71,7 @@ mod harness;
 mod lifecycle;
 mod listing;
 mod optional;
+mod user_index;
 
 pub use cases::{
     a_replaced_expired_session_keeps_counting_versions, clear_expired, conditional_writes, delete,
@@ -91,6 +92,10 @@ pub use optional::{
     a_python_write_between_load_and_save_is_a_conflict, migrate_twice_in_a_row,
     opens_by_url_with_its_parameters, pickled_records_are_refused_never_unpickled,
     records_python_wrote_are_read_and_expired_ones_ignored,
+};
+pub use user_index::{
+    user_index_entries_last_until_their_latest_deadline, user_index_is_pruned_by_clear_expired,
+    user_index_keeps_entries_by_user, user_index_two_servers_enter_at_once,
 };
 
 /// The environment variable that turns [`server_or_skip`]'s skips into failures.
@@ -197,6 +202,10 @@ macro_rules! conformance_suite {
         __tessera_conformance_case!(listing_pages_through_many_records);
         __tessera_conformance_case!(listing_shows_expired_records_until_cleared);
         __tessera_conformance_case!(clear_expired_in_batches_reports_progress);
+        __tessera_conformance_case!(user_index_keeps_entries_by_user);
+        __tessera_conformance_case!(user_index_entries_last_until_their_latest_deadline);
+        __tessera_conformance_case!(user_index_is_pruned_by_clear_expired);
+        __tessera_conformance_case!(user_index_two_servers_enter_at_once);
     };
     ($harness:path) => {
         $crate::conformance_suite!($harness; except);

@@ -156,6 +156,7 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
         data: state.data.clone(),
         expiry: state.expiry,
         expires_at,
+        meta: Default::default(),
     };
     drop(state);
     let value = match codec.encode(&config.cookie.name, &record, now) {
@@ -259,6 +260,7 @@ fn record_of(config: &SessionConfig, state: &State, now: OffsetDateTime) -> Reco
         data: state.data.clone(),
         expiry: state.expiry,
         expires_at: config.policy.deadline(state.expiry, now),
+        meta: Default::default(),
     }
 }
 

@@ -200,7 +200,7 @@ fn wrap(record: &Record, version: Version) -> Record {
     );
     let mut data = Data::new();
     data.insert(ENVELOPE.into(), Value::Object(envelope));
-    Record::new(data, record.expiry, record.expires_at)
+    Record::new(data, record.expiry, record.expires_at).with_meta(record.meta.clone())
 }
 
 /// The database version and record inside a cached copy, if it is one.
@@ -222,6 +222,7 @@ fn unwrap(copy: &Record) -> Option<(Version, Record)> {
             data: Arc::new(data),
             expiry: copy.expiry,
             expires_at: copy.expires_at,
+            meta: copy.meta.clone(),
         },
     ))
 }
@@ -342,6 +343,11 @@ impl SessionStore for CachedStore {
     /// The database's records: the cache holds copies of some of them.
     fn list(&self) -> super::Listing<'_> {
         self.db.list()
+    }
+
+    /// The database's index: the database is where sessions are sure to be.
+    fn user_index(&self) -> Result<&dyn super::UserIndex, Error> {
+        self.db.user_index()
     }
 }
 

@@ -287,6 +287,11 @@ impl SessionStore for DjangoCachedDbStore {
         self.db.list()
     }
 
+    /// The database's index: the database is where sessions are sure to be.
+    fn user_index(&self) -> Result<&dyn super::UserIndex, Error> {
+        self.db.user_index()
+    }
+
     fn profile(&self) -> Profile {
         self.db.profile()
     }

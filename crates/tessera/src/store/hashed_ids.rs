@@ -218,6 +218,14 @@ impl SessionStore for HashedIdStore {
         )
     }
 
+    fn user_index(&self) -> Result<&dyn super::UserIndex, Error> {
+        Err(super::user_index::unsupported(
+            "a store with hashed ids",
+            "an index would have to hold the ids it hashes away, or hashes no session can be \
+             loaded by; turn SESSION_HASH_IDS off to keep sessions by user",
+        ))
+    }
+
     async fn reload(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
         self.find(id, true).await
     }

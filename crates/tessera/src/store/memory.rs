@@ -1,5 +1,7 @@
 //! [`MemoryStore`]: a bounded in-process store (feature `memory`).
 
+mod user_index;
+
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,10 +11,11 @@ use async_trait::async_trait;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Listed, Listing, Loaded, Saved, SessionStore};
+use super::{Error, Expected, Listed, Listing, Loaded, Saved, SessionStore, UserIndex};
 use crate::clock::{self, SharedClock};
 use crate::id::SessionId;
 use crate::record::{Record, Version};
+use user_index::MemoryUserIndex;
 
 /// How many sessions a [`MemoryStore`] opened by URL holds unless `capacity` says otherwise.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
@@ -50,6 +53,7 @@ const MIN_SHARD_SESSIONS: usize = 64;
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    users: Arc<MemoryUserIndex>,
     clock: SharedClock,
 }
 
@@ -229,6 +233,7 @@ impl MemoryStore {
     pub fn new(capacity: u64) -> Self {
         Self {
             inner: Arc::new(Inner::new(capacity)),
+            users: Arc::new(MemoryUserIndex::new(clock::system())),
             clock: clock::system(),
         }
     }
@@ -236,6 +241,7 @@ impl MemoryStore {
     /// Judges expiry by `clock` instead of the system clock.
     #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.users = Arc::new(self.users.with_clock(clock.clone()));
         self.clock = clock;
         self
     }
@@ -380,11 +386,17 @@ impl SessionStore for MemoryStore {
 
     async fn clear_expired(&self) -> Result<u64, Error> {
         let now = self.clock.now();
+        self.users.clear_expired().await?;
         Ok(self
             .inner
             .each_shard()
             .map(|mut shard| shard.clear_expired(now, &self.inner.len))
             .sum())
+    }
+
+    /// Entries in this process's memory, beside the sessions.
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(self.users.as_ref())
     }
 
     /// One shard at a time, each copied out under its lock; a record's size is that of its

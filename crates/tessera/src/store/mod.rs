@@ -33,6 +33,7 @@ pub mod redis;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod sql;
 mod url;
+pub mod user_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use matrix::Support;
 pub use open::open;
 pub use options::{OpenOptions, DEFAULT_STORE_TIMEOUT};
 pub use url::Backend;
+pub use user_index::UserIndex;
 
 use crate::id::SessionId;
 use crate::interop::Profile;
@@ -167,6 +169,17 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// that fails at once with [`Error::Unsupported`].
     fn list(&self) -> Listing<'_> {
         listing::unsupported("this session store", "it cannot enumerate its records")
+    }
+
+    /// The index of this store's sessions by user ([`UserIndex`]), which "log out everywhere"
+    /// and "your active sessions" need. Optional: stores that cannot keep one (memcached,
+    /// whose keys cannot be enumerated reliably or kept together) keep this default, an
+    /// [`Error::Unsupported`] that says so.
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Err(user_index::unsupported(
+            "this session store",
+            "it keeps no index of sessions by user",
+        ))
     }
 
     /// Loads `id` from the source of truth, bypassing any cache in front of it. The

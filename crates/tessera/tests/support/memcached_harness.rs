@@ -93,7 +93,8 @@ pub async fn harness(options: OpenOptions) -> Option<Harness> {
     };
     let harness = Tracked::harness(store, peer, &cleanup)
         .expired_by_the_server()
-        .with_corrupter(corrupt);
+        .with_corrupter(corrupt)
+        .without_user_index();
     Some(if pickles {
         harness.with_foreign_pickles().with_foreign_writer(foreign)
     } else {
