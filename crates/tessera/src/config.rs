@@ -2,13 +2,18 @@
 //! Flask and Django use.
 
 mod defaults;
+mod devices;
 mod env;
+mod timeouts;
 
 use std::time::Duration as StdDuration;
 
 pub use cookie::SameSite;
 pub use defaults::ProfileDefaults;
+pub(crate) use devices::Device;
+pub use devices::{DeviceRecording, MAX_USER_AGENT};
 use time::Duration;
+pub use timeouts::Timeouts;
 
 use crate::clock::{self, SharedClock};
 use crate::crypto::{KeyError, KeyRing, SecretKey};
@@ -169,6 +174,8 @@ pub struct SessionConfig {
     pub(crate) stale_writes: StaleWrites,
     pub(crate) store_outage: StoreOutage,
     pub(crate) hash_ids: bool,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) devices: DeviceRecording,
     pub(crate) profile: Profile,
     pub(crate) clock: SharedClock,
 }
@@ -248,6 +255,17 @@ impl SessionConfig {
         self.hash_ids
     }
 
+    /// The idle and absolute timeouts (`SESSION_IDLE_TIMEOUT`, `SESSION_ABSOLUTE_TIMEOUT`).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Whether and how sessions with a user note their device (`SESSION_RECORD_DEVICES`,
+    /// `SESSION_CLIENT_IP_HEADER`).
+    pub fn devices(&self) -> &DeviceRecording {
+        &self.devices
+    }
+
     /// The key ring, or the error Flask gives when none is set.
     pub(crate) fn require_keys(&self, needed_by: &'static str) -> Result<&KeyRing, ConfigError> {
         self.keys
@@ -286,6 +304,8 @@ pub struct SessionConfigBuilder {
     stale_writes: StaleWrites,
     store_outage: StoreOutage,
     hash_ids: bool,
+    timeouts: Timeouts,
+    devices: DeviceRecording,
     profile: Profile,
     clock: SharedClock,
 }
@@ -319,6 +339,8 @@ impl Default for SessionConfigBuilder {
             stale_writes: StaleWrites::Conflict,
             store_outage: StoreOutage::Unavailable,
             hash_ids: false,
+            timeouts: Timeouts::default(),
+            devices: DeviceRecording::default(),
             profile: Profile::Native,
             clock: clock::system(),
         }
@@ -570,6 +592,57 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Ends a session that has not been saved or touched for `timeout`
+    /// (`SESSION_IDLE_TIMEOUT`, in seconds): its deadline is never later than `timeout` after
+    /// its last save or touch, whatever its expiry says. With
+    /// [`refresh_each_request`](Self::refresh_each_request) every request that loads the
+    /// session touches it; without, only requests that change it count as activity. Django and
+    /// Flask have no separate setting: their `SESSION_COOKIE_AGE` / `PERMANENT_SESSION_LIFETIME`
+    /// with `SESSION_SAVE_EVERY_REQUEST` / `SESSION_REFRESH_EACH_REQUEST` is the nearest.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.idle = Some(timeout);
+        self
+    }
+
+    /// Ends a session `timeout` after it began, however active (`SESSION_ABSOLUTE_TIMEOUT`, in
+    /// seconds): its first save, or its last [`cycle_id`](crate::Session::cycle_id) (call it
+    /// at login, and a login starts the count anew). Neither Django nor Flask has one.
+    ///
+    /// ```
+    /// use time::Duration;
+    ///
+    /// let config = tessera::SessionConfig::builder()
+    ///     .idle_timeout(Duration::minutes(30))
+    ///     .absolute_timeout(Duration::hours(12))
+    ///     .build()?;
+    /// assert_eq!(config.timeouts().absolute, Some(Duration::hours(12)));
+    /// # Ok::<(), tessera::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.absolute = Some(timeout);
+        self
+    }
+
+    /// Notes, in each session that has a user, the `User-Agent` and client address of the
+    /// request that last saved it (`SESSION_RECORD_DEVICES`), for a "your sessions" page.
+    #[must_use]
+    pub fn record_devices(mut self, on: bool) -> Self {
+        self.devices.on = on;
+        self
+    }
+
+    /// Takes the client address from `header`, set by a trusted reverse proxy
+    /// (`SESSION_CLIENT_IP_HEADER`: `X-Forwarded-For`, whose last entry is the proxy's, or
+    /// `X-Real-IP`), instead of the connection's peer address. Only behind a proxy that sets
+    /// it: a client can send any header.
+    #[must_use]
+    pub fn client_ip_header(mut self, header: http::HeaderName) -> Self {
+        self.devices.client_ip_header = Some(header);
+        self
+    }
+
     /// Which formats sessions are kept in (`SESSION_PROFILE`: `native`, `flask`, `django`),
     /// for sharing sessions with a Python app; see [`crate::interop`].
     #[must_use]
@@ -711,6 +784,17 @@ impl SessionConfigBuilder {
         if self.hash_ids {
             check_hash_ids(self.profile, &self.url, keys.is_some())?;
         }
+        for (name, t) in [
+            ("SESSION_IDLE_TIMEOUT", self.timeouts.idle),
+            ("SESSION_ABSOLUTE_TIMEOUT", self.timeouts.absolute),
+        ] {
+            if t.is_some_and(|t| t <= Duration::ZERO) {
+                return Err(ConfigError::invalid(
+                    name,
+                    "the timeout must be a positive number of seconds",
+                ));
+            }
+        }
         cookie.attributes = cookie.render_attributes();
         Ok(SessionConfig {
             keys,
@@ -736,6 +820,8 @@ impl SessionConfigBuilder {
             stale_writes: self.stale_writes,
             store_outage: self.store_outage,
             hash_ids: self.hash_ids,
+            timeouts: self.timeouts,
+            devices: self.devices,
             profile: self.profile,
             clock: self.clock,
         })

@@ -89,3 +89,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .map_err(SessionRejection::Unavailable)
     }
 }
+
+/// The per-user side of the request's session layer: see [`Users`].
+impl<S: Send + Sync> FromRequestParts<S> for crate::users::Users {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let lazy = parts
+            .extensions
+            .get::<LazySession>()
+            .ok_or(SessionRejection::MissingLayer)?;
+        Ok(lazy.inner.shared.users())
+    }
+}

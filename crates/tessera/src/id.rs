@@ -179,3 +179,71 @@ mod tests {
         assert_eq!(id.log_tag().len(), 8);
     }
 }
+
+/// What a "your sessions" page shows for a session instead of its id: a one-way hash of the
+/// id (BLAKE3 in its key-derivation mode, 128 bits, URL-safe base64). It names a session to
+/// revoke, but is not a credential: no cookie can be made from it.
+///
+/// ```
+/// use tessera::id::SessionHandle;
+/// use tessera::SessionId;
+///
+/// let id = SessionId::generate()?;
+/// let handle = SessionHandle::of(&id);
+/// assert_eq!(handle.as_str().len(), 22);
+/// assert_ne!(handle.as_str(), id.expose());
+/// assert_eq!(handle.as_str().parse::<SessionHandle>().unwrap(), handle);
+/// # Ok::<(), tessera::id::RandomError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionHandle(String);
+
+impl SessionHandle {
+    /// The handle of the session stored under `id`.
+    pub fn of(id: &SessionId) -> Self {
+        use base64::Engine as _;
+        let mut hasher = blake3::Hasher::new_derive_key("tessera 2026-12 session handle");
+        hasher.update(id.expose().as_bytes());
+        let hash = hasher.finalize();
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.as_bytes()[..16]))
+    }
+
+    /// The handle as text (22 URL-safe characters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionHandle({})", self.0)
+    }
+}
+
+impl fmt::Display for SessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Text that is not a [`SessionHandle`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a session handle: expected 22 URL-safe base64 characters")]
+pub struct InvalidHandle;
+
+impl std::str::FromStr for SessionHandle {
+    type Err = InvalidHandle;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = s.len() == 22
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(s.to_owned())).ok_or(InvalidHandle)
+    }
+}
+
+impl serde::Serialize for SessionHandle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}

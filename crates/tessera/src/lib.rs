@@ -77,6 +77,7 @@ pub mod config;
 pub mod conformance;
 pub mod cookie_session;
 pub mod crypto;
+pub mod events;
 pub mod expiry;
 #[cfg(feature = "axum")]
 pub mod extract;
@@ -87,6 +88,7 @@ pub mod record;
 pub mod session;
 pub mod storage;
 pub mod store;
+pub mod users;
 
 pub use config::{ConfigError, SameSite, SessionConfig, StaleWrites, StoreOutage};
 pub use expiry::{Expiry, ExpiryPolicy};

@@ -172,6 +172,39 @@ pub(super) fn apply(
             }
         });
     }
+    for (name, set) in [
+        (
+            "SESSION_IDLE_TIMEOUT",
+            SessionConfigBuilder::idle_timeout
+                as fn(SessionConfigBuilder, Duration) -> SessionConfigBuilder,
+        ),
+        (
+            "SESSION_ABSOLUTE_TIMEOUT",
+            SessionConfigBuilder::absolute_timeout,
+        ),
+    ] {
+        if let Some(seconds) = whole(lookup, name)? {
+            if seconds <= 0 {
+                return Err(ConfigError::invalid(
+                    name,
+                    "the timeout must be a positive number of seconds (unset it for no limit)",
+                ));
+            }
+            b = set(b, Duration::seconds(seconds));
+        }
+    }
+    if let Some(on) = flag(lookup, "SESSION_RECORD_DEVICES")? {
+        b = b.record_devices(on);
+    }
+    if let Some(value) = var(lookup, "SESSION_CLIENT_IP_HEADER") {
+        let name = http::HeaderName::from_bytes(value.trim().as_bytes()).map_err(|_| {
+            ConfigError::invalid(
+                "SESSION_CLIENT_IP_HEADER",
+                format!("{value:?} is not a header name"),
+            )
+        })?;
+        b = b.client_ip_header(name);
+    }
     if let Some(value) = var(lookup, "SESSION_STORE_OUTAGE") {
         b = b.store_outage(match value.trim().to_ascii_lowercase().as_str() {
             "unavailable" => StoreOutage::Unavailable,

@@ -47,8 +47,10 @@ pub(crate) fn app(store: SharedStore, clock: Option<&ManualClock>) -> App {
 }
 
 /// `/put/{key}/{value}`, `/all` (the data as JSON), `/login/{user}` (new id, then `user`),
-/// `/update/{key}` and `/get-then-insert/{key}` (increments), `/flush`, and `/untouched`,
-/// which never loads the session.
+/// `/update/{key}` and `/get-then-insert/{key}` (increments), `/flush`, `/untouched`,
+/// which never loads the session, and the per-user routes: `/signin/{user}` (new id, then
+/// `set_user`), `/whoami`, `/sessions`, `/revoke/{handle}`, `/revoke-others`,
+/// `/revoke-all/{user}`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Routes;
 
@@ -103,11 +105,53 @@ async fn route(req: Request<()>) -> Response<Body> {
             session.flush();
             Ok(String::new())
         }
+        ["signin", user] => {
+            session.cycle_id();
+            session.set_user(user);
+            Ok(String::new())
+        }
+        ["whoami"] => Ok(session.user().unwrap_or_default()),
+        ["sessions" | "revoke" | "revoke-others" | "revoke-all", ..] => {
+            return per_user(lazy, &session, &path).await
+        }
         _ => return respond(StatusCode::NOT_FOUND, "no such route"),
     };
     match outcome {
         Ok(body) => respond(StatusCode::OK, body),
         Err(error) => respond(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+    }
+}
+
+/// `/sessions` (the caller's, as JSON), `/revoke/{handle}` (`404` if not the caller's),
+/// `/revoke-others`, `/revoke-all/{user}` (the count); a storage without an index answers
+/// `501` with the refusal.
+async fn per_user(lazy: &LazySession, session: &Session, path: &[&str]) -> Response<Body> {
+    let users = lazy.inner.shared.users();
+    let done = match path {
+        ["sessions"] => users
+            .sessions_of(session)
+            .await
+            .map(|list| serde_json::to_string(&list).expect("sessions are JSON")),
+        ["revoke", handle] => {
+            let Ok(handle) = handle.parse() else {
+                return respond(StatusCode::NOT_FOUND, "not a handle");
+            };
+            let user = session.user().unwrap_or_default();
+            match users.revoke(&user, &handle).await {
+                Ok(false) => return respond(StatusCode::NOT_FOUND, "no such session"),
+                other => other.map(|_| String::new()),
+            }
+        }
+        ["revoke-others"] => users.revoke_others(session).await.map(|n| n.to_string()),
+        ["revoke-all", user] => users.revoke_all(user).await.map(|n| n.to_string()),
+        _ => return respond(StatusCode::NOT_FOUND, "no such route"),
+    };
+    match done {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(error @ crate::store::Error::Unsupported { .. }) => {
+            respond(StatusCode::NOT_IMPLEMENTED, error.to_string())
+        }
+        Err(error) => respond(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
     }
 }
 

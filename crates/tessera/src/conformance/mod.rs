@@ -71,6 +71,7 @@ mod harness;
 mod lifecycle;
 mod listing;
 mod optional;
+mod sessions_per_user;
 mod user_index;
 
 pub use cases::{
@@ -92,6 +93,10 @@ pub use optional::{
     a_python_write_between_load_and_save_is_a_conflict, migrate_twice_in_a_row,
     opens_by_url_with_its_parameters, pickled_records_are_refused_never_unpickled,
     records_python_wrote_are_read_and_expired_ones_ignored,
+};
+pub use sessions_per_user::{
+    per_user_index_leaks_nothing, per_user_revoke_others_and_all,
+    per_user_sessions_are_listed_and_one_revoked, per_user_two_servers_sign_in_at_once,
 };
 pub use user_index::{
     user_index_entries_last_until_their_latest_deadline, user_index_is_pruned_by_clear_expired,
@@ -206,6 +211,10 @@ macro_rules! conformance_suite {
         __tessera_conformance_case!(user_index_entries_last_until_their_latest_deadline);
         __tessera_conformance_case!(user_index_is_pruned_by_clear_expired);
         __tessera_conformance_case!(user_index_two_servers_enter_at_once);
+        __tessera_conformance_case!(per_user_sessions_are_listed_and_one_revoked);
+        __tessera_conformance_case!(per_user_revoke_others_and_all);
+        __tessera_conformance_case!(per_user_index_leaks_nothing);
+        __tessera_conformance_case!(per_user_two_servers_sign_in_at_once);
     };
     ($harness:path) => {
         $crate::conformance_suite!($harness; except);

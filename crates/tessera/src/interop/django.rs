@@ -372,13 +372,15 @@ pub fn dict_from_record(record: &Record) -> Data {
     if let Some(v) = expiry_value(record.expiry) {
         data.insert(EXPIRY_KEY.to_owned(), v);
     }
+    super::meta::put(super::Profile::Django, &record.meta, &mut data);
     data
 }
 
 /// A record from the session dict as Django holds it: `_session_expiry` becomes the expiry.
 pub fn record_from_dict(mut data: Data, expires_at: OffsetDateTime) -> Record {
     let expiry = expiry_of(data.remove(EXPIRY_KEY).as_ref());
-    Record::new(data, expiry, expires_at)
+    let meta = super::meta::take(super::Profile::Django, &mut data);
+    Record::new(data, expiry, expires_at).with_meta(meta)
 }
 
 fn json_of(record: &Record) -> String {
@@ -554,7 +556,12 @@ mod tests {
             serde_json::from_value(json!({"_auth_user_id": "1", "n": 2})).unwrap(),
             Expiry::Age(Duration::seconds(60)),
             datetime!(2030-01-01 0:00 UTC),
-        );
+        )
+        .with_meta(crate::record::Meta {
+            user: Some("1".into()),
+            created: Some(datetime!(2029-11-30 0:00 UTC)),
+            ..Default::default()
+        });
         let data = encode_session_data(&keys, &record, datetime!(2029-12-01 0:00 UTC));
         let back = decode_session_data(&keys, &data, record.expires_at).unwrap();
         assert_eq!(back, record);

@@ -19,6 +19,7 @@ pub mod django;
 pub mod flask;
 pub mod flask_session;
 pub mod itsdangerous;
+pub mod meta;
 pub mod pickle;
 pub mod pyjson;
 

@@ -11,10 +11,13 @@ use super::ids::IdCookie;
 use super::load::Opened;
 use super::queue::{Joined, Lead, Member, Outcome, Turn as QueueTurn};
 use super::{cookies, Backend, SessionError, Shared};
-use crate::config::{SessionConfig, StaleWrites};
+use crate::config::{Device, SessionConfig, StaleWrites};
 use crate::cookie_session::CookieCodec;
+use crate::events::{Hook, SessionEvent};
 use crate::expiry::Expiry;
+use crate::id::SessionHandle;
 use crate::id::SessionId;
+use crate::record::Meta;
 use crate::record::{Record, Version};
 use crate::session::{Origin, Session, State};
 use crate::store::{Expected, Loaded, Saved, SharedStore};
@@ -51,6 +54,72 @@ pub(crate) enum Work {
     Touch(SessionId, Expiry),
 }
 
+/// How far a logged-in session's [`Meta::seen`] may lag before a touch becomes a save.
+const SEEN_EVERY: time::Duration = time::Duration::minutes(1);
+
+/// The metadata `state` is stored with at `now`: when it began (set on the first save of a
+/// session with a user, or of any session under an absolute timeout) and, for a session with
+/// a user, when and from which device it was last saved.
+fn meta_of(
+    config: &SessionConfig,
+    state: &State,
+    device: Option<&Device>,
+    now: OffsetDateTime,
+) -> Meta {
+    let mut meta = state.meta.clone();
+    meta.user = state.user();
+    if meta.created.is_none() && (meta.user.is_some() || config.timeouts.absolute.is_some()) {
+        meta.created = Some(now);
+    }
+    if meta.user.is_some() {
+        meta.seen = Some(now);
+        if let Some(device) = device {
+            meta.agent.clone_from(&device.agent);
+            meta.client.clone_from(&device.client);
+        }
+    } else {
+        (meta.seen, meta.agent, meta.client) = (None, None, None);
+    }
+    meta
+}
+
+/// The deadline of a session saved or touched at `now`: its expiry's, capped by the idle and
+/// absolute timeouts.
+fn deadline_of(
+    config: &SessionConfig,
+    expiry: Expiry,
+    created: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> OffsetDateTime {
+    config
+        .timeouts
+        .deadline(config.policy, expiry, created, now)
+}
+
+/// Enters `id` in the store's index of `user`'s sessions until `until`, before the session's
+/// record is written or its deadline moved; nothing for a store that keeps no index (the
+/// per-user calls refuse there).
+async fn enter(
+    shared: &Shared,
+    store: &SharedStore,
+    user: &str,
+    id: &SessionId,
+    until: OffsetDateTime,
+) -> Result<(), crate::store::Error> {
+    match store.user_index() {
+        Ok(index) => {
+            bounded(
+                shared,
+                "enter in the user index",
+                index.enter(user, id, until),
+            )
+            .await
+        }
+        Err(crate::store::Error::Unsupported { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// The current time, read from the clock at most once and only if needed.
 struct Now<'a> {
     clock: &'a crate::clock::SharedClock,
@@ -77,7 +146,7 @@ impl<'a> Now<'a> {
 
 fn plan(config: &SessionConfig, state: &State, rotated: bool, now: &Now<'_>) -> Plan {
     let origin = state.origin.as_ref().and_then(|o| o.id.as_ref());
-    if state.data.is_empty() {
+    if state.holds_nothing() {
         return Plan::Remove(origin.cloned());
     }
     let ended = || config.policy.ended(state.expiry, || now.get());
@@ -100,6 +169,17 @@ fn plan(config: &SessionConfig, state: &State, rotated: bool, now: &Now<'_>) -> 
         return Plan::Remove(Some(id.clone()));
     }
     if config.refresh_each_request && !config.policy.at_browser_close(state.expiry) {
+        // A logged-in session's "last seen" moves with a save; a touch that would leave it
+        // behind by a minute or more becomes one.
+        let seen_behind = || {
+            state
+                .meta
+                .seen
+                .is_none_or(|seen| now.get() - seen >= SEEN_EVERY)
+        };
+        if state.user().is_some() && seen_behind() {
+            return Plan::Save;
+        }
         return Plan::Touch(id.clone(), state.expiry);
     }
     if rotated {
@@ -127,12 +207,13 @@ pub(crate) fn commit_now(shared: &Shared, opened: &Opened) -> Result<CookieUpdat
         Plan::Touch(id, expiry) => Err(Work::Touch(id, expiry)),
         Plan::Resend(id, expiry) => {
             let now = now.get();
+            let created = opened.session.lock().meta.created;
             Ok(id_cookie(
                 shared,
                 ids,
                 opened,
                 &id,
-                (expiry, config.policy.deadline(expiry, now)),
+                (expiry, deadline_of(config, expiry, created, now)),
                 now,
             ))
         }
@@ -148,15 +229,16 @@ fn commit_cookie(shared: &Shared, codec: &dyn CookieCodec, opened: &Opened) -> C
         return CookieUpdate::Keep;
     }
     let now = config.clock.now();
-    let expires_at = config.policy.deadline(state.expiry, now);
-    if state.data.is_empty() || expires_at <= now {
+    let meta = meta_of(config, &state, opened.device.as_ref(), now);
+    let expires_at = deadline_of(config, state.expiry, meta.created, now);
+    if state.holds_nothing() || expires_at <= now {
         return removal(shared, opened);
     }
     let record = Record {
         data: state.data.clone(),
         expiry: state.expiry,
         expires_at,
-        meta: Default::default(),
+        meta,
     };
     drop(state);
     let value = match codec.encode(&config.cookie.name, &record, now) {
@@ -182,11 +264,23 @@ pub(crate) async fn commit_store(
     match work {
         Work::Delete(id) => {
             delete(shared, store, &id).await?;
+            let user = opened.session.lock().loaded_user.clone();
+            Hook::emit(shared.events.as_ref(), || SessionEvent::Flushed {
+                session: SessionHandle::of(&id),
+                user,
+            });
             Ok(removal(shared, opened))
         }
         Work::Touch(id, expiry) => {
             let now = config.clock.now();
-            let expires_at = config.policy.deadline(expiry, now);
+            let (user, created) = {
+                let state = opened.session.lock();
+                (state.user(), state.meta.created)
+            };
+            let expires_at = deadline_of(config, expiry, created, now);
+            if let Some(user) = &user {
+                enter(shared, store, user, &id, expires_at).await?;
+            }
             if bounded(shared, "touch", store.touch(&id, expires_at)).await? {
                 Ok(id_cookie(
                     shared,
@@ -244,6 +338,33 @@ async fn save_session(
     let Some((id, expiry, expires_at)) = saved else {
         return Ok(removal(shared, opened));
     };
+    if let Some(events) = &shared.events {
+        let (cleared, loaded_user, user) = {
+            let state = opened.session.lock();
+            (state.cleared, state.loaded_user.clone(), state.user())
+        };
+        let new = SessionHandle::of(&id);
+        match (&origin_id, drop_origin) {
+            (Some(old), true) if !cleared => events.0.on_event(SessionEvent::Cycled {
+                from: SessionHandle::of(old),
+                to: new,
+                user,
+            }),
+            (Some(old), true) => {
+                events.0.on_event(SessionEvent::Flushed {
+                    session: SessionHandle::of(old),
+                    user: loaded_user,
+                });
+                events
+                    .0
+                    .on_event(SessionEvent::Created { session: new, user });
+            }
+            (None, _) => events
+                .0
+                .on_event(SessionEvent::Created { session: new, user }),
+            (Some(_), false) => {}
+        }
+    }
     Ok(id_cookie(
         shared,
         ids,
@@ -254,13 +375,19 @@ async fn save_session(
     ))
 }
 
-/// The record `state` would store at `now`.
-fn record_of(config: &SessionConfig, state: &State, now: OffsetDateTime) -> Record {
+/// The record `state` would store at `now`, saved from `device`.
+fn record_of(
+    config: &SessionConfig,
+    state: &State,
+    device: Option<&Device>,
+    now: OffsetDateTime,
+) -> Record {
+    let meta = meta_of(config, state, device, now);
     Record {
         data: state.data.clone(),
         expiry: state.expiry,
-        expires_at: config.policy.deadline(state.expiry, now),
-        meta: Default::default(),
+        expires_at: deadline_of(config, state.expiry, meta.created, now),
+        meta,
     }
 }
 
@@ -272,13 +399,16 @@ async fn save_new(
     now: OffsetDateTime,
 ) -> Result<Stored, SessionError> {
     let config = &shared.config;
-    let record = record_of(config, &opened.session.lock(), now);
+    let record = record_of(config, &opened.session.lock(), opened.device.as_ref(), now);
     let attempts = config.save_retries.saturating_add(1);
     for _ in 0..attempts {
         let id = config
             .profile
             .generate_id()
             .map_err(crate::store::Error::from)?;
+        if let Some(user) = &record.meta.user {
+            enter(shared, store, user, &id, record.expires_at).await?;
+        }
         // A new id that collides (at least 165 random bits: astronomically unlikely) is never
         // overwritten: another one is drawn.
         if let Saved::Written(version) =
@@ -318,7 +448,16 @@ async fn save_existing(
     };
     let group = lead.group();
     let (me, mine) = Member::new(opened.session.clone(), version);
-    write_group(shared, store, &lead, id, me, group, now).await;
+    write_group(
+        shared,
+        store,
+        &lead,
+        id,
+        (me, group),
+        opened.device.as_ref(),
+        now,
+    )
+    .await;
     drop(lead);
     // Every part of a group is told its outcome, the leader included.
     let outcome = mine
@@ -356,8 +495,8 @@ async fn write_group(
     store: &SharedStore,
     lead: &Lead<'_>,
     id: &SessionId,
-    leader: Member,
-    members: Vec<Member>,
+    (leader, members): (Member, Vec<Member>),
+    device: Option<&Device>,
     now: OffsetDateTime,
 ) {
     let config = &shared.config;
@@ -390,13 +529,13 @@ async fn write_group(
                     continue;
                 }
             }
-            current = Some(record_of(config, &state, now));
+            current = Some(record_of(config, &state, device, now));
             live += 1;
         }
         let Some(record) = current.filter(|_| live > 0) else {
             break;
         };
-        if record.data.is_empty() {
+        if record.data.is_empty() && record.meta.user.is_none() {
             let deleted = bounded(shared, "delete", store.delete(id)).await;
             lead.holds(None);
             match deleted {
@@ -408,6 +547,25 @@ async fn write_group(
             }
             break;
         }
+        let entered = match &record.meta.user {
+            Some(user) => enter(shared, store, user, id, record.expires_at).await,
+            None => Ok(()),
+        };
+        if let Err(error) = entered {
+            lead.holds(None);
+            let relayed = Relayed::from(&error);
+            tell_all(&mut parts, &|| Outcome::Failed(relayed.error()));
+            break;
+        }
+        let retried = |saved| {
+            if attempt > 0 {
+                Hook::emit(shared.events.as_ref(), || SessionEvent::Retried {
+                    session: SessionHandle::of(id),
+                    attempts: attempt + 1,
+                    saved,
+                });
+            }
+        };
         match bounded(
             shared,
             "save",
@@ -425,6 +583,7 @@ async fn write_group(
                 if attempt > 0 {
                     debug!(session = %id, attempts = attempt + 1, live, "saved after conflicts");
                 }
+                retried(true);
                 lead.replaced(expected);
                 let (expiry, expires_at) = (record.expiry, record.expires_at);
                 lead.holds(Some(Loaded { record, version }));
@@ -435,6 +594,7 @@ async fn write_group(
                 lead.replaced(expected);
                 let since = *retrying_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() >= config.save_retry_time {
+                    retried(false);
                     tell_all(&mut parts, &|| {
                         Outcome::Failed(SessionError::Contended(attempt + 1))
                     });

@@ -7,7 +7,7 @@ use crate::id::SessionId;
 use crate::interop::itsdangerous::ItsSigner;
 
 /// How the id travels in the cookie.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum IdCookie {
     /// The bare id (`SESSION_USE_SIGNER` off).
     Bare,

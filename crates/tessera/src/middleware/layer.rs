@@ -131,8 +131,41 @@ impl SessionLayer {
                 config,
                 backend,
                 queues: Default::default(),
+                events: None,
             }),
         })
+    }
+
+    /// Calls `events` with every [`SessionEvent`](crate::events::SessionEvent): sessions
+    /// created, cycled, flushed, revoked, and saves retried after a conflict. See
+    /// [`crate::events`]; the hook must not block.
+    #[must_use]
+    pub fn with_events(self, events: impl crate::events::SessionEvents) -> Self {
+        let hook = Some(crate::events::Hook(Arc::new(events)));
+        let shared = match Arc::try_unwrap(self.shared) {
+            Ok(mut shared) => {
+                shared.events = hook;
+                shared
+            }
+            // A clone of the layer is in use: the new layer gets its own commit queues.
+            Err(shared) => Shared {
+                config: shared.config.clone(),
+                backend: shared.backend.clone(),
+                store_bounds_itself: shared.store_bounds_itself,
+                queues: Default::default(),
+                events: hook,
+            },
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The users' side of this layer's sessions: list a user's sessions, revoke them (from an
+    /// admin task, after a password change). In a handler, extract [`Users`](crate::users::Users)
+    /// instead.
+    pub fn users(&self) -> crate::users::Users {
+        self.shared.users()
     }
 
     /// A layer whose storage is the one `config`'s `SESSION_URL` names.

@@ -5,6 +5,7 @@ use http::HeaderMap;
 
 use super::load::{self, Opened};
 use super::{SessionError, Shared};
+use crate::config::Device;
 use crate::session::Session;
 
 /// The session of one request, not loaded until a handler asks for it.
@@ -31,14 +32,17 @@ pub struct LazySession {
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) opened: OnceLock<Opened>,
+    /// The request's device, noted when the configuration records devices.
+    pub(crate) device: Option<Device>,
 }
 
 impl LazySession {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, device: Option<Device>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
                 opened: OnceLock::new(),
+                device,
             }),
         }
     }
@@ -55,7 +59,8 @@ impl LazySession {
         if let Some(opened) = self.inner.opened.get() {
             return Ok(opened.session.clone());
         }
-        let opened = load::open(&self.inner.shared, headers).await?;
+        let mut opened = load::open(&self.inner.shared, headers).await?;
+        opened.device.clone_from(&self.inner.device);
         // Two loads of one request racing each read the store; the first to finish is kept and
         // both return its session. (Cheaper than an asynchronous once-cell's semaphore, which
         // every request that loads its session would pay for a race that is rare.)

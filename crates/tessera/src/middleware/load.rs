@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::bounded::bounded;
 use http::HeaderMap;
@@ -10,7 +10,7 @@ use http::HeaderMap;
 use super::cookies;
 use super::ids::IdCookie;
 use super::{outage, Backend, SessionError, Shared};
-use crate::config::StoreOutage;
+use crate::config::{Device, StoreOutage};
 use crate::id::SessionId;
 use crate::session::{Origin, Session};
 use crate::store::{self, Loaded};
@@ -29,6 +29,8 @@ pub(crate) struct Opened {
     /// The store failed at load and the configuration goes on without it
     /// ([`StoreOutage::Anonymous`]): the session is read-only and the cookie is left alone.
     pub(crate) outage: Option<Arc<store::Error>>,
+    /// The device of the request, when the configuration records devices.
+    pub(crate) device: Option<Device>,
 }
 
 /// The signature part of a signed id cookie (after its last `.`), held inline: kept for every
@@ -68,11 +70,13 @@ impl Signature {
 pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened, SessionError> {
     let config = &shared.config;
     let fresh = |cookie_sent| Opened {
-        session: Session::new(None, None, config.policy, config.clock.clone()),
+        session: Session::new(None, None, config.policy, config.clock.clone())
+            .for_profile(config.profile),
         cookie_sent,
         rotated: false,
         id_signature: None,
         outage: None,
+        device: None,
     };
     let Some(value) = cookies::find(headers, &config.cookie.name) else {
         return Ok(fresh(false));
@@ -80,6 +84,14 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
     match &shared.backend {
         Backend::Cookie(codec) => {
             match codec.decode(&config.cookie.name, value, config.clock.now()) {
+                Ok(decoded)
+                    if config
+                        .timeouts
+                        .outlived(&decoded.record.meta, config.clock.now()) =>
+                {
+                    debug!("the session cookie outlived the absolute timeout; starting a fresh session");
+                    Ok(fresh(true))
+                }
                 Ok(decoded) => Ok(Opened {
                     session: Session::new(
                         Some(Origin {
@@ -89,11 +101,13 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                         Some(decoded.record),
                         config.policy,
                         config.clock.clone(),
-                    ),
+                    )
+                    .for_profile(config.profile),
                     cookie_sent: true,
                     rotated: decoded.rotated,
                     id_signature: None,
                     outage: None,
+                    device: None,
                 }),
                 Err(error) => {
                     warn!(error = %crate::chain::Chain(&error), "refused the session cookie; starting a fresh session");
@@ -110,6 +124,12 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                 }
             };
             match bounded(shared, "load", store.load(&id)).await {
+                Ok(Some(Loaded { record, .. }))
+                    if config.timeouts.outlived(&record.meta, config.clock.now()) =>
+                {
+                    debug!(session = %id.log_tag(), "the session outlived the absolute timeout; starting a fresh session");
+                    Ok(fresh(true))
+                }
                 Ok(Some(Loaded { record, version })) => Ok(Opened {
                     // Only a value signed with the current key is worth sending back as is.
                     id_signature: (!matches!(ids, IdCookie::Bare) && !rotated)
@@ -123,10 +143,12 @@ pub(crate) async fn open(shared: &Shared, headers: &HeaderMap) -> Result<Opened,
                         Some(record),
                         config.policy,
                         config.clock.clone(),
-                    ),
+                    )
+                    .for_profile(config.profile),
                     cookie_sent: true,
                     rotated,
                     outage: None,
+                    device: None,
                 }),
                 // Unknown or expired: never adopt the client's id (session fixation).
                 Ok(None) => Ok(fresh(true)),

@@ -63,9 +63,27 @@ pub(crate) struct Shared {
     pub(crate) store_bounds_itself: bool,
     /// One commit at a time per session.
     pub(crate) queues: queue::CommitQueues,
+    /// The application's lifecycle hook ([`SessionLayer::with_events`]).
+    pub(crate) events: Option<crate::events::Hook>,
 }
 
-#[derive(Debug)]
+impl Shared {
+    /// The per-user side of this layer's storage.
+    pub(crate) fn users(&self) -> crate::users::Users {
+        let store = match &self.backend {
+            Backend::Store { store, .. } => Some(store.clone()),
+            Backend::Cookie(_) => None,
+        };
+        crate::users::Users::new(
+            store,
+            self.config.clock.clone(),
+            self.config.store_timeout,
+            self.events.clone(),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
 pub(crate) enum Backend {
     Cookie(Arc<dyn CookieCodec>),
     Store {

@@ -29,6 +29,7 @@ pub(crate) fn degraded(shared: &Shared, id: &SessionId, error: store::Error) -> 
         rotated: false,
         id_signature: None,
         outage: Some(Arc::new(error)),
+        device: None,
     }
 }
 

@@ -33,8 +33,26 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let lazy = LazySession::new(self.shared.clone());
+        let devices = &self.shared.config.devices;
+        let device = devices
+            .on
+            .then(|| devices.device(req.headers(), peer(&req)))
+            .flatten();
+        let lazy = LazySession::new(self.shared.clone(), device);
         req.extensions_mut().insert(lazy.clone());
         ResponseFuture::new(self.inner.call(req), lazy)
     }
+}
+
+/// The connection's peer address, as axum's `serve` with `ConnectInfo` puts it.
+#[cfg(feature = "axum")]
+fn peer<B>(req: &Request<B>) -> Option<std::net::SocketAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+}
+
+#[cfg(not(feature = "axum"))]
+fn peer<B>(_req: &Request<B>) -> Option<std::net::SocketAddr> {
+    None
 }

@@ -7,6 +7,7 @@
 //! another request saved meanwhile without losing either request's update.
 
 mod changes;
+mod user;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,7 +24,7 @@ use changes::{Updater, Write};
 use crate::clock::SharedClock;
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::id::SessionId;
-use crate::record::{Data, Record, Version};
+use crate::record::{Data, Meta, Record, Version};
 
 /// A value could not be converted to or from JSON.
 ///
@@ -132,6 +133,16 @@ pub(crate) struct State {
     pub(crate) accessed: bool,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) clock: SharedClock,
+    /// Who the session belongs to and when it began, as loaded and then changed.
+    pub(crate) meta: Meta,
+    /// [`Session::set_user`], `flush` or `cycle_id` changed `meta` (a concurrent request's
+    /// metadata does not replace it then).
+    pub(crate) meta_changed: bool,
+    /// Where the profile's framework keeps the user in the data ([`crate::Profile::user_key`]);
+    /// `None`: in `meta` (tessera's own profile).
+    pub(crate) user_key: Option<&'static str>,
+    /// The user of the record as loaded, for the events of its end.
+    pub(crate) loaded_user: Option<String>,
 }
 
 impl State {
@@ -155,6 +166,9 @@ impl State {
         self.data = Arc::new(data);
         if !self.expiry_changed {
             self.expiry = base.expiry;
+        }
+        if !self.meta_changed {
+            self.meta = base.meta.clone();
         }
         Ok(())
     }
@@ -190,7 +204,8 @@ impl Session {
         policy: ExpiryPolicy,
         clock: SharedClock,
     ) -> Self {
-        let (data, expiry) = record.map_or_else(Default::default, |r| (r.data, r.expiry));
+        let (data, expiry, meta) =
+            record.map_or_else(Default::default, |r| (r.data, r.expiry, r.meta));
         let state = State {
             id: origin.as_ref().and_then(|o| o.id.clone()),
             origin,
@@ -208,6 +223,10 @@ impl Session {
             accessed: false,
             policy,
             clock,
+            loaded_user: meta.user.clone(),
+            meta,
+            meta_changed: false,
+            user_key: None,
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -497,16 +516,21 @@ impl Session {
         state.expiry = Expiry::Default;
         state.expiry_changed = true;
         state.id = None;
+        state.meta = Meta::default();
+        state.meta_changed = true;
     }
 
     /// Keeps the data under a new id and deletes the old record (call it at login, to defeat
-    /// session fixation).
+    /// session fixation). The session starts anew for the absolute timeout
+    /// (`SESSION_ABSOLUTE_TIMEOUT`); its user, if any, stays.
     pub fn cycle_id(&self) {
         let mut state = self.lock();
         state.drop_origin = true;
         state.modified = true;
         state.accessed = true;
         state.id = None;
+        state.meta.created = None;
+        state.meta_changed = true;
     }
 
     /// The id, if the session has one: a new session gets its id when first saved, and
