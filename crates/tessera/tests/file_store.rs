@@ -265,3 +265,66 @@ async fn listing_skips_what_is_not_this_stores_session() {
     let size = std::fs::metadata(ours.path_of(&mine)).unwrap().len();
     assert_eq!(listed[0].size, size, "the file's length");
 }
+
+/// Every file under `dir`, depth first.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn user_names_never_steer_the_index_path() {
+    let root = ScratchDir::new("user-paths");
+    let sessions = root.0.join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let url = url::Url::from_file_path(&sessions).unwrap().to_string();
+    let store = FileStore::open(&url, &OpenOptions::default())
+        .await
+        .unwrap();
+    let index = store.user_index().unwrap();
+    let id = SessionId::generate().unwrap();
+    let until = time::OffsetDateTime::now_utc() + Duration::hours(1);
+    for user in ["../../etc/passwd", "/etc/passwd", "..", "a\0b", "ü/ü"] {
+        index.enter(user, &id, until).await.unwrap();
+        assert_eq!(
+            index.entries(user).await.unwrap(),
+            vec![id.clone()],
+            "{user:?}"
+        );
+    }
+    let index_dir = sessions.join(".tessera-users.__wz_cache");
+    let hex = |name: &std::ffi::OsStr| {
+        let name = name.to_str().unwrap();
+        name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    let mut entries = 0;
+    for file in files_under(&root.0) {
+        if file.file_name().unwrap() == ".lock" {
+            assert_eq!(file.parent(), Some(index_dir.as_path()));
+            continue;
+        }
+        // <index>/<hash of the user>/<hash of the id>: nothing else, nowhere else.
+        let user_dir = file.parent().unwrap();
+        assert_eq!(user_dir.parent(), Some(index_dir.as_path()), "{file:?}");
+        assert!(hex(user_dir.file_name().unwrap()) && hex(file.file_name().unwrap()));
+        entries += 1;
+    }
+    assert_eq!(entries, 5);
+    // The raw name is inside, for an operator, never in a path.
+    let all = files_under(&index_dir);
+    assert!(all.iter().any(|f| std::fs::read_to_string(f)
+        .unwrap()
+        .ends_with("\n../../etc/passwd")));
+    // The session walks do not take the index for sessions.
+    assert!(store.clear_expired().await.is_ok());
+    let mut listing = store.list();
+    assert!(tessera::store::listing::next(&mut listing).await.is_none());
+}

@@ -920,3 +920,54 @@ async fn pruning_leaves_what_cachelib_leaves() {
         );
     }
 }
+
+/// The index by user lives in a directory cachelib skips like its temporaries: it is not
+/// counted, and clearing never takes it for a crashed writer's temporary however old.
+#[tokio::test]
+async fn the_user_index_is_invisible_to_cachelibs_walks() {
+    let dir = ScratchDir::new("flask-file-users");
+    let clock = ManualClock::new(datetime!(2030-01-01 0:00 UTC));
+    let store = FlaskSessionFileStore::open(&dir.url(), &options(&clock))
+        .await
+        .unwrap();
+    let ada = id("ada-session");
+    let _ = store
+        .save(
+            &ada,
+            &user(&clock, "ada", Duration::hours(1)),
+            Expected::Absent,
+        )
+        .await
+        .unwrap();
+    let index = store.user_index().unwrap();
+    index
+        .enter("ada", &ada, clock.now() + Duration::hours(1))
+        .await
+        .unwrap();
+    let index_dir = dir.path().join(".tessera-users.__wz_cache");
+    assert!(index_dir.is_dir());
+    // Old enough for a temporary to be taken for a crashed writer's.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&index_dir)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(store.clear_expired().await.unwrap(), 0);
+    assert_eq!(index.entries("ada").await.unwrap(), vec![ada.clone()]);
+    // One session counted, as cachelib counts it.
+    assert_eq!(
+        std::fs::read(dir.path().join(COUNT_FILE)).unwrap(),
+        small_count(1)
+    );
+    clock.advance(Duration::hours(2));
+    assert_eq!(store.clear_expired().await.unwrap(), 1);
+    assert!(index.entries("ada").await.unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(&index_dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != ".lock")
+            .count(),
+        0,
+        "the expired entry and its empty user directory are gone"
+    );
+}

@@ -186,3 +186,66 @@ async fn expired_sessions_are_cleared_in_batches() {
     assert_eq!(totals, [500, 1000, 1100]);
     assert!(store.load(&kept).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn the_user_index_keeps_dated_entries_with_its_indexes() {
+    let clock = ManualClock::starting_now();
+    let collection = unique_name("users");
+    let Some(store) = server_or_skip("mongodb", open_store(&collection, &clock).await) else {
+        return;
+    };
+    let _cleanup = drop_collection(&collection);
+    store.migrate().await.unwrap();
+    let raw = store.user_index_collection();
+    assert_eq!(raw.name(), format!("{collection}_users"));
+    let (mut unique, mut by_user, mut ttl) = (0, 0, 0);
+    let mut indexes = raw.list_indexes().await.unwrap();
+    while indexes.advance().await.unwrap() {
+        let index = indexes.deserialize_current().unwrap();
+        let options = index.options.unwrap_or_default();
+        if index.keys == doc! { "user": 1, "session": 1 } && options.unique == Some(true) {
+            unique += 1;
+        }
+        if index.keys == doc! { "user": 1 } {
+            by_user += 1;
+        }
+        if index.keys == doc! { "until": 1 } && options.expire_after == Some(StdDuration::ZERO) {
+            ttl += 1;
+        }
+    }
+    assert_eq!(
+        (unique, by_user, ttl),
+        (1, 1, 1),
+        "the index's three indexes"
+    );
+    // A name an operator could mistake for a query stays a value.
+    let user = "{\"$ne\": null}";
+    let id = SessionId::generate().unwrap();
+    let index = store.user_index().unwrap();
+    let until = tessera::clock::Clock::now(&clock) + Duration::hours(1);
+    index.enter(user, &id, until).await.unwrap();
+    index
+        .enter(user, &id, until - Duration::minutes(5))
+        .await
+        .unwrap();
+    index
+        .enter(user, &id, until + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(index.entries("ada").await.unwrap().is_empty());
+    assert_eq!(index.entries(user).await.unwrap(), vec![id.clone()]);
+    let found = raw.find_one(doc! { "user": user }).await.unwrap().unwrap();
+    assert_eq!(
+        found.get_str("session").unwrap(),
+        format!("session:{}", id.expose())
+    );
+    // The latest until, kept as a date, to the millisecond rounded up.
+    let kept = i128::from(found.get_datetime("until").unwrap().timestamp_millis());
+    let latest = (until + Duration::minutes(5)).unix_timestamp_nanos();
+    assert_eq!(kept, (latest + 999_999) / 1_000_000);
+    assert_eq!(
+        raw.count_documents(doc! {}).await.unwrap(),
+        1,
+        "one document per entry"
+    );
+}

@@ -16,6 +16,16 @@
 //! lock that the name still points to the locked file): tessera writers never lose each other's
 //! updates. Django itself writes without a lock or a condition, so only updates made through
 //! tessera are protected.
+//!
+//! The index of sessions by user ([`user_index`](SessionStore::user_index)) lives in the
+//! subdirectory `.tessera-users.__wz_cache/`, which Django never reads (its name does not
+//! start with the cookie name): one directory per user, named by the BLAKE3 hash of the user
+//! name, holding one small file per session (`<until> <id>\n<user>`), written through a
+//! temporary file and a rename under the index's own `flock`, so `until` only moves later. A
+//! save with a user costs one more small file write (or a read when the entry already lasts
+//! long enough). Django's own writes never enter sessions into it: only sessions saved through
+//! tessera are listed by user. Expired entries are skipped when read and removed, with empty
+//! user directories, by [`clear_expired`](SessionStore::clear_expired).
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -27,8 +37,11 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use super::dir_listing::{self, unless_gone, SessionDir};
+use super::dir_user_index::DirUserIndex;
 use super::file::{in_time, lock_until};
-use super::{Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore};
+use super::{
+    Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore, UserIndex,
+};
 use crate::clock::SharedClock;
 use crate::crypto::KeyRing;
 use crate::expiry::Expiry;
@@ -71,6 +84,7 @@ struct Inner {
     keys: KeyRing,
     timeout: StdDuration,
     clock: SharedClock,
+    users: DirUserIndex,
 }
 
 /// A session file as read under its lock (or without one, for a load).
@@ -102,6 +116,7 @@ impl DjangoFileStore {
         })?;
         let store = Self {
             inner: Arc::new(Inner {
+                users: DirUserIndex::new(&dir, options.timeout, options.clock.clone()),
                 dir,
                 cookie_name: options.cookie_name.clone(),
                 cookie_age: options.policy.lifetime(),
@@ -460,7 +475,9 @@ impl SessionStore for DjangoFileStore {
         .await
     }
 
+    /// Also removes the index's expired entries (not counted: the total is of sessions).
     async fn clear_expired(&self) -> Result<u64, Error> {
+        self.inner.users.clear_expired().await?;
         let now = self.inner.now();
         self.blocking("clear_expired", move |inner, deadline| {
             let mut removed = 0;
@@ -502,6 +519,11 @@ impl SessionStore for DjangoFileStore {
 
     fn profile(&self) -> Profile {
         Profile::Django
+    }
+
+    /// The index in the directory's `.tessera-users.__wz_cache/` (see [the module](self)).
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(&self.inner.users)
     }
 }
 

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::dir_listing::{self, unless_gone, SessionDir};
-use super::{Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore};
+use super::dir_user_index::DirUserIndex;
+use super::{
+    Error, Expected, Listed, Listing, Loaded, OpenOptions, Saved, SessionStore, UserIndex,
+};
 use crate::clock::SharedClock;
 use crate::id::SessionId;
 use crate::record::{Record, Version};
@@ -47,6 +50,17 @@ const MAX_HEADER: u64 = 20 + 1 + 21 + 1 + crate::id::MAX_ID_LEN as u64 + 1;
 ///   `SESSION_FILE_THRESHOLD`, default 500; `0` turns it off).
 /// - **Expiry**: [`clear_expired`](SessionStore::clear_expired) scans the directory in batches,
 ///   taking the lock once per batch (and removes temporary files a crashed writer left).
+/// - **Index by user** ([`user_index`](SessionStore::user_index)): in the subdirectory
+///   `.tessera-users.__wz_cache/`, which no session walk reads, one directory per user named
+///   by the BLAKE3 hash of the user name, holding one small file per session (named by the
+///   hash of the id; `<until> <id>\n<user>` inside), written through a temporary file and a
+///   rename under the index's own `flock`, so `until` only moves later. A save with a user
+///   costs one more small file write (or only a read when the entry already lasts long
+///   enough); listing a user's sessions reads one directory. Expired entries are skipped when
+///   read and removed, with empty user directories, by `clear_expired`; sessions the
+///   threshold removes keep their entries until these expire (callers check each). The index
+///   shares the sessions' host-only limits: it is consistent across processes that share the
+///   directory on a local file system with working `flock`.
 ///
 /// File I/O runs on tokio's blocking pool, bounded by the store's timeout.
 ///
@@ -69,6 +83,7 @@ struct Inner {
     threshold: usize,
     timeout: StdDuration,
     clock: SharedClock,
+    users: DirUserIndex,
 }
 
 impl FileStore {
@@ -119,6 +134,7 @@ impl FileStore {
 
     async fn build(dir: PathBuf, threshold: usize, options: &OpenOptions) -> Result<Self, Error> {
         let inner = Arc::new(Inner {
+            users: DirUserIndex::new(&dir, options.timeout, options.clock.clone()),
             dir,
             prefix: options.key_prefix.clone(),
             threshold,
@@ -142,6 +158,7 @@ impl FileStore {
                 prefix: inner.prefix.clone(),
                 threshold: inner.threshold,
                 timeout: inner.timeout,
+                users: inner.users.with_clock(clock.clone()),
                 clock,
             }),
         }
@@ -158,6 +175,7 @@ impl FileStore {
                 threshold,
                 timeout: inner.timeout,
                 clock: inner.clock.clone(),
+                users: inner.users.clone(),
             }),
         }
     }
@@ -584,11 +602,13 @@ impl SessionStore for FileStore {
     }
 
     /// One batch per hold of the directory lock, the running total reported after each
-    /// batch that removed something, and once at the end.
+    /// batch that removed something, and once at the end. Expired entries of the index by
+    /// user go first (they are not counted: the total is of sessions).
     async fn clear_expired_in_batches(
         &self,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, Error> {
+        self.inner.users.clear_expired().await?;
         let now = self.inner.clock.now();
         let files = self
             .blocking("clear_expired", |inner, _| {
@@ -628,6 +648,11 @@ impl SessionStore for FileStore {
     fn list(&self) -> Listing<'_> {
         dir_listing::list(self.inner.clone(), self.inner.timeout)
     }
+
+    /// The index in the directory's `.tessera-users.__wz_cache/` (see [`FileStore`]).
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(&self.inner.users)
+    }
 }
 
 #[cfg(test)]
@@ -642,6 +667,11 @@ mod tests {
                 threshold: DEFAULT_THRESHOLD,
                 timeout: crate::store::DEFAULT_STORE_TIMEOUT,
                 clock: crate::clock::system(),
+                users: DirUserIndex::new(
+                    Path::new(""),
+                    crate::store::DEFAULT_STORE_TIMEOUT,
+                    crate::clock::system(),
+                ),
             }
         }
     }

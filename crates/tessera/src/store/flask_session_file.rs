@@ -35,6 +35,15 @@
 //!   [`Error::Unsupported`]): an entry's name is a hash of its key, and cachelib writes only the
 //!   expiry and `pickle.dumps(value)` into it, the value being Flask-Session's serialised session
 //!   dict, which holds no session id. No entry, Python's or tessera's, gives its id back.
+//! - **Index by user** ([`user_index`](SessionStore::user_index)): in the subdirectory
+//!   `.tessera-users.__wz_cache/`, a name cachelib skips like its temporaries (neither counted
+//!   nor pruned nor cleared by Python), one directory per user named by the BLAKE3 hash of the
+//!   user name, holding one small file per session (`<until> <id>\n<user>`), written through a
+//!   temporary file and a rename under the index's own `flock`, so `until` only moves later. A
+//!   save with a user costs one more small file write (or a read when the entry already lasts
+//!   long enough). Flask-Session's own writes never enter sessions into it: only sessions
+//!   saved through tessera are listed by user. Expired entries are skipped when read and
+//!   removed, with empty user directories, by `clear_expired`.
 //!
 //! File I/O runs on tokio's blocking pool, bounded by the store's timeout.
 
@@ -49,7 +58,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use self::cachelib::{header_of, is_expired, CacheDir, COUNT_KEY};
-use super::{listing, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
+use super::dir_user_index::DirUserIndex;
+use super::{
+    listing, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore, UserIndex,
+};
 use crate::clock::SharedClock;
 use crate::codec::SharedCodec;
 use crate::id::SessionId;
@@ -100,6 +112,7 @@ struct Inner {
     codec: SharedCodec,
     timeout: StdDuration,
     clock: SharedClock,
+    users: DirUserIndex,
 }
 
 /// An entry as a conditional write sees it.
@@ -168,6 +181,7 @@ impl FlaskSessionFileStore {
             .map_err(|e| bad(e.to_string()))?;
         let store = Self {
             inner: Arc::new(Inner {
+                users: DirUserIndex::new(&dir, options.timeout, options.clock.clone()),
                 cache: CacheDir::new(dir, threshold, mode),
                 prefix: options.key_prefix.clone(),
                 codec,
@@ -439,11 +453,13 @@ impl SessionStore for FlaskSessionFileStore {
     }
 
     /// One batch per hold of the lock, the running total reported after each batch that
-    /// removed something, and once at the end.
+    /// removed something, and once at the end. Expired entries of the index by user go first
+    /// (not counted: the total is of sessions).
     async fn clear_expired_in_batches(
         &self,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, Error> {
+        self.inner.users.clear_expired().await?;
         let now = self.inner.now();
         let entries = self
             .blocking("clear_expired", |inner, _| {
@@ -495,6 +511,11 @@ impl SessionStore for FlaskSessionFileStore {
 
     fn profile(&self) -> Profile {
         self.inner.codec.profile()
+    }
+
+    /// The index in the directory's `.tessera-users.__wz_cache/` (see [the module](self)).
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(&self.inner.users)
     }
 }
 

@@ -410,7 +410,7 @@ impl SessionStore for MemoryStore {
                         .slots
                         .iter()
                         .map(|slot| {
-                            let size = serde_json::to_vec(&slot.record.data).map_or(0, |v| v.len());
+                            let size = serde_json::to_vec(&*slot.record.data).map_or(0, |v| v.len());
                             Listed::new(
                                 slot.id.clone(),
                                 u64::try_from(size).unwrap_or(u64::MAX),

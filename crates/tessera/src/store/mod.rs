@@ -7,6 +7,8 @@
 pub mod cached;
 #[cfg(feature = "file")]
 mod dir_listing;
+#[cfg(feature = "file")]
+mod dir_user_index;
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod django_cache;
 pub mod django_cached_db;

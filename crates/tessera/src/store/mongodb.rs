@@ -6,6 +6,7 @@
 
 mod flask_session;
 mod listing;
+mod user_index;
 
 use std::fmt;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use time::OffsetDateTime;
 
-use super::{Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
+use super::{Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore, UserIndex};
 use crate::clock::{self, SharedClock};
 use crate::codec::{RecordCodec, SharedCodec, Versioning};
 use crate::expiry::ExpiryPolicy;
@@ -25,6 +26,7 @@ use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
 use crate::store::url::redact_url;
+use user_index::MongoUserIndex;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "tessera";
@@ -108,6 +110,27 @@ impl Layout {
 /// Server selection and connecting are bounded by the store's timeout, and every call is
 /// wrapped in it too.
 ///
+/// # The index by user
+///
+/// [`user_index`](SessionStore::user_index) keeps its entries in the collection
+/// `<collection>_users` beside the sessions (both layouts), one document per entry:
+///
+/// | field | BSON type | holds |
+/// |---|---|---|
+/// | `_id` | ObjectId | made by the driver |
+/// | `user` | string | the user name, as given (a value in every query, never an operator) |
+/// | `session` | string | key prefix + session id, as in the sessions' documents |
+/// | `until` | date | the entry lasts at least until then (to the millisecond, rounded up); a TTL index (`expireAfterSeconds: 0`) lets the server delete it |
+///
+/// [`migrate`](Self::migrate) creates a unique index on `(user, session)`, an index on `user`
+/// and the TTL index on `until`. Entering costs one indexed `find` per save that has a user,
+/// plus an insert or a replace when the entry must be created or last longer; the replace
+/// matches only the `until` it read, so concurrent writers never move it earlier. Listing a
+/// user's sessions is one indexed `find` (`until` judged by the store's clock), and
+/// [`clear_expired`](SessionStore::clear_expired) deletes the expired entries the TTL monitor
+/// has not deleted yet. Without `migrate` nothing is expired by the server, and a server that
+/// does not enforce unique indexes may hold an entry twice (listed once).
+///
 /// # The `flask-session` profile
 ///
 /// Opened with [`Profile::FlaskSession`] (`SESSION_PROFILE=flask-session`), the store reads and
@@ -151,6 +174,7 @@ pub struct MongoStore {
     key_prefix: String,
     codec: SharedCodec,
     layout: Layout,
+    users: MongoUserIndex,
 }
 
 impl fmt::Debug for MongoStore {
@@ -298,8 +322,15 @@ impl MongoStoreBuilder {
         }
         let client = Client::with_options(options).map_err(|e| Error::unavailable("connect", e))?;
         let db = client.database(&database);
+        let users = MongoUserIndex::new(
+            db.collection(&format!("{}{}", self.collection, user_index::SUFFIX)),
+            self.key_prefix.clone(),
+            self.clock.clone(),
+            self.timeout,
+        );
         let store = MongoStore {
             collection: db.collection(&self.collection),
+            users,
             clock: self.clock,
             timeout: self.timeout,
             key_prefix: self.key_prefix,
@@ -419,13 +450,22 @@ impl MongoStore {
         &self.collection
     }
 
+    /// The collection of the index by user (`<collection>_users`; see [`MongoStore`]).
+    pub fn user_index_collection(&self) -> &Collection<Document> {
+        self.users.collection()
+    }
+
     /// Creates the TTL index on `expires_at` (`expireAfterSeconds: 0`) if missing. Idempotent:
     /// `createIndexes` with an identical index is a no-op on the server, so app servers
     /// starting together need no lock.
     ///
     /// With the `flask-session` profile: Flask-Session's TTL index on `expiration` (named
     /// `expiration_1`, as pymongo names it) and a unique index on `id`.
+    ///
+    /// In both layouts, the index by user's indexes on `<collection>_users`: unique on
+    /// `(user, session)`, on `user`, and a TTL index on `until`.
     pub async fn migrate(&self) -> Result<(), Error> {
+        self.users.migrate().await?;
         if self.layout == Layout::FlaskSession {
             return self.flask_migrate().await;
         }
@@ -678,7 +718,10 @@ impl SessionStore for MongoStore {
         }
     }
 
+    /// Also deletes the index by user's expired entries (not counted: the total is of
+    /// sessions).
     async fn clear_expired(&self) -> Result<u64, Error> {
+        self.users.clear_expired().await?;
         let field = self.layout.deadline_field();
         let filter = doc! { field: { "$lte": self.now() } };
         let mut deleted = bounded("clear_expired", self.timeout, async {
@@ -721,6 +764,11 @@ impl SessionStore for MongoStore {
 
     fn profile(&self) -> Profile {
         self.codec.profile()
+    }
+
+    /// The collection `<collection>_users` (see [`MongoStore`]).
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(&self.users)
     }
 }
 

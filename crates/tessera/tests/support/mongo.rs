@@ -32,7 +32,7 @@ pub async fn open(
         .await
 }
 
-/// Drops `collection` when the returned guard goes.
+/// Drops `collection` (and its index by user's) when the returned guard goes.
 pub fn drop_collection(collection: &str) -> Teardown {
     let collection = collection.to_owned();
     Teardown::new(move || async move {
@@ -41,6 +41,7 @@ pub fn drop_collection(collection: &str) -> Teardown {
             .database("tessera_test");
         if let Ok(store) = builder.collection(collection).migrate(false).build().await {
             let _ = store.collection().drop().await;
+            let _ = store.user_index_collection().drop().await;
         }
     })
 }

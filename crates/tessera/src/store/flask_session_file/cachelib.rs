@@ -369,16 +369,19 @@ impl CacheDir {
         Ok(count)
     }
 
-    /// Removes temporaries crashed writers left (an hour old or more); never the lock.
+    /// Removes temporaries crashed writers left (an hour old or more); never the lock nor the
+    /// index by user (both named like temporaries so that cachelib skips them).
     pub(super) fn remove_stale_temporaries(&self) -> io::Result<u64> {
         let cutoff = SystemTime::now() - STALE_AFTER;
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name();
-            let temporary = name
-                .to_str()
-                .is_some_and(|n| n.ends_with(TEMP_SUFFIX) && n != LOCK_NAME);
+            let temporary = name.to_str().is_some_and(|n| {
+                n.ends_with(TEMP_SUFFIX)
+                    && n != LOCK_NAME
+                    && n != crate::store::dir_user_index::INDEX_DIR
+            });
             if !temporary {
                 continue;
             }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::{bounded, Layout, MongoStore};
 use crate::id::SessionId;
 use crate::interop::flask_session;
-use crate::store::{Error, Listed, Listing};
+use crate::store::{Error, Listed, Listing, UserIndex as _};
 
 /// How many documents a page holds.
 const PAGE: i64 = 200;
@@ -121,6 +121,7 @@ impl MongoStore {
         &self,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, Error> {
+        self.users.clear_expired().await?;
         let field = self.layout.deadline_field();
         let now = self.clock.now();
         let mut expired = vec![doc! { field: { "$lte": super::bson_date(now) } }];
