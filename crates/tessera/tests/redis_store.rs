@@ -21,3 +21,117 @@ tessera::conformance_suite!(harness);
 async fn listing_skips_what_is_not_a_session() {
     support::redis_harness::listing_skips_what_is_not_a_session(url(), "redis").await;
 }
+
+/// The index as Redis holds it, read with a plain connection: a sorted set per user, scored by
+/// `until` in Unix milliseconds (never moved earlier), whose key expires at its latest entry's
+/// `until`; and names that differ only by `:`, spaces, escapes or non-ASCII get keys of their
+/// own, none of which a session key could be.
+#[tokio::test]
+async fn user_index_is_a_sorted_set_per_user_that_expires_with_its_last_entry() {
+    use redis::Commands as _;
+    use std::time::Duration as StdDuration;
+    use tessera::store::redis::RedisStore;
+    use tessera::store::{OpenOptions, SessionStore as _};
+    use tessera::SessionId;
+    use time::{Duration, OffsetDateTime};
+
+    let options = OpenOptions::default()
+        .with_key_prefix(format!("{}:", support::unique("tessera-test:")))
+        .with_timeout(StdDuration::from_secs(5));
+    let Some(store) = tessera::conformance::server_or_skip(
+        &format!("redis at {}", url()),
+        RedisStore::connect(&url(), &options).await,
+    ) else {
+        return;
+    };
+    let index = store.user_index().unwrap();
+    let ms = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = OffsetDateTime::now_utc();
+    let (first, latest) = (
+        SessionId::generate().unwrap(),
+        SessionId::generate().unwrap(),
+    );
+    let ada = "ada: lovelace ü";
+    index
+        .enter(ada, &first, now + Duration::hours(1))
+        .await
+        .unwrap();
+    index
+        .enter(ada, &latest, now + Duration::hours(2))
+        .await
+        .unwrap();
+    index
+        .enter(ada, &first, now + Duration::minutes(30))
+        .await
+        .unwrap();
+
+    let users = [
+        "a:b", "a b", "a%3Ab", "a%3ab", "a", "a:", "ü", "u", "{a}", "a\u{0}b",
+    ];
+    let ids: Vec<SessionId> = users
+        .iter()
+        .map(|_| SessionId::generate().unwrap())
+        .collect();
+    for (user, id) in users.iter().zip(&ids) {
+        index
+            .enter(user, id, now + Duration::hours(1))
+            .await
+            .unwrap();
+    }
+
+    let mut keys: Vec<String> = users.iter().map(|u| store.user_key(u)).collect();
+    keys.push(store.user_key(ada));
+    let mut con = redis::Client::open(url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let key = store.user_key(ada);
+    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut con).unwrap();
+    let scores: Vec<(String, i64)> = con.zrange_withscores(&key, 0, -1).unwrap();
+    let pttl: i64 = con.pttl(&key).unwrap();
+    let server_ms = {
+        let (s, us): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
+        s * 1000 + us / 1000
+    };
+    let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+    let mut seen = Vec::new();
+    for user in users {
+        seen.push(index.entries(user).await.unwrap());
+    }
+    support::redis_remover(&url(), &keys);
+
+    assert_eq!(kind, "zset");
+    assert_eq!(
+        scores,
+        [
+            (first.expose().to_owned(), ms(now + Duration::hours(1))),
+            (latest.expose().to_owned(), ms(now + Duration::hours(2))),
+        ],
+        "scores are each entry's latest until, in Unix milliseconds"
+    );
+    let expires = server_ms + pttl;
+    assert!(
+        (expires - ms(now + Duration::hours(2))).abs() < 5_000,
+        "the key expires at its latest entry's until (off by {} ms)",
+        expires - ms(now + Duration::hours(2))
+    );
+    assert_eq!(
+        distinct.len(),
+        keys.len(),
+        "two users share a key: {keys:?}"
+    );
+    for key in &keys {
+        let rest = key.strip_prefix(&options.key_prefix).unwrap();
+        assert!(
+            SessionId::parse(rest).is_err(),
+            "{key} could be a session's key"
+        );
+    }
+    for ((user, id), entries) in users.iter().zip(&ids).zip(seen) {
+        assert_eq!(
+            entries,
+            std::slice::from_ref(id),
+            "{user:?} sees exactly its own entry"
+        );
+    }
+}

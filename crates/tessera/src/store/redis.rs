@@ -3,8 +3,10 @@
 //! One key per session, `<key_prefix><id>`, holding a string: the record's version in decimal,
 //! a newline, then the bytes of the profile's [`RecordCodec`](crate::codec::RecordCodec)
 //! (natively [`Record::encode`]). The key's TTL is the session's deadline, so Redis forgets
-//! sessions itself. Every write is a Lua script that reads the version and writes in one step
-//! on the server, and every script touches exactly one key, so it runs unchanged on a cluster.
+//! sessions itself. A user's sessions are indexed in a sorted set of their own,
+//! `<key_prefix>user:<escaped user>`, that expires with its last entry. Every write is a Lua
+//! script that reads and writes in one step on the server, and every script touches exactly
+//! one key, so it runs unchanged on a cluster.
 //!
 //! A codec whose layout is a foreign framework's ([`Versioning::ContentHash`]: the
 //! `flask-session` and `django` profiles) gets the value to itself: the value is exactly the
@@ -14,6 +16,7 @@
 //! carry no version.
 
 mod listing;
+mod user_index;
 
 use std::future::Future;
 use std::time::Duration as StdDuration;
@@ -27,12 +30,15 @@ use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
 
-use super::{Backend, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore};
+use super::{
+    Backend, Error, Expected, Listing, Loaded, OpenOptions, Saved, SessionStore, UserIndex,
+};
 use crate::codec::{SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
 use crate::store::url::redact_url;
+use user_index::RedisUserIndex;
 
 /// The profiles whose layouts the store keeps: tessera's, Flask-Session's and Django's `cache`
 /// engine's (the pickled dict, [`Backend::pickles`]).
@@ -100,6 +106,40 @@ enum Connection {
     Cluster(ClusterConnection),
 }
 
+impl Connection {
+    /// Runs a script, bounded by `timeout`.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        timeout: StdDuration,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let run = async {
+            match self {
+                Self::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+                Self::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+            }
+        };
+        bounded(op, timeout, run).await
+    }
+
+    /// Runs a command, bounded by `timeout`.
+    async fn query<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        timeout: StdDuration,
+        cmd: Cmd,
+    ) -> Result<T, Error> {
+        let run = async {
+            match self {
+                Self::Single(c) => cmd.query_async(&mut c.clone()).await,
+                Self::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+            }
+        };
+        bounded(op, timeout, run).await
+    }
+}
+
 /// Sessions in Redis, a single server or a Redis Cluster.
 ///
 /// - **Keys**: `<key_prefix><id>` (default prefix `session:`, as Flask-Session), one per session.
@@ -117,6 +157,21 @@ enum Connection {
 /// - **Listing**: [`list`](SessionStore::list) `SCAN`s the keys under the prefix (on every
 ///   master of a cluster) a page of about 200 at a time, with one pipelined round trip per
 ///   page for the values' lengths and TTLs.
+/// - **Sessions by user** ([`user_index`](SessionStore::user_index)): one sorted set per user,
+///   `<key_prefix>user:<user>` ([`user_key`](RedisStore::user_key): the name escaped byte by
+///   byte, so no two names share a key, and no session key, whose ids never hold a `:`, is a
+///   user's), with the session ids as members scored by their `until` in Unix milliseconds.
+///   Each save of a user's session first runs one script on that key alone (cluster-safe): it
+///   keeps the later of the old and new score, drops the entries already past on the server's
+///   clock, and sets the key to expire (`PEXPIREAT`) at its highest score. So the set holds at
+///   most the user's live sessions, its key goes when the last of them ends, and the index's
+///   `clear_expired` has nothing to do; the entries are listed with one script
+///   (`ZRANGEBYSCORE` after the server's `TIME`) and removed with one `ZREM`. Cost: one more
+///   round trip per save with a user, `O(log n)` in the user's `n` live sessions (plus the
+///   expired ones it drops). Limits: one user's entries are one key, read whole (a user with
+///   very many live sessions makes that key and its reads large, and on a cluster its slot's
+///   node serves all of them); the index and the sessions are in different keys (slots), not
+///   updated atomically together, which the index's contract does not need.
 /// - **Failures**: connections reconnect by themselves after the server comes back (the
 ///   `redis` crate's `ConnectionManager` and cluster client); every operation is bounded by the
 ///   store's timeout and fails with [`Error::Timeout`] or [`Error::Unavailable`].
@@ -143,6 +198,8 @@ pub struct RedisStore {
     codec: SharedCodec,
     /// `codec.versioning()`: a `<version>\n` header before the bytes, or a hash of them.
     versioning: Versioning,
+    /// The index of sessions by user, on the same connection.
+    users: RedisUserIndex,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -226,6 +283,7 @@ impl RedisStore {
             Versioning::Counter => SAVE,
             Versioning::ContentHash => SAVE_HASHED,
         };
+        let users = RedisUserIndex::new(connection.clone(), &options.key_prefix, timeout);
         Ok(Self {
             connection,
             prefix: options.key_prefix.clone(),
@@ -234,6 +292,7 @@ impl RedisStore {
             save: Script::new(save),
             codec,
             versioning,
+            users,
         })
     }
 
@@ -245,28 +304,23 @@ impl RedisStore {
         key
     }
 
+    /// The Redis key of `user`'s index: `<key_prefix>user:<user>`, every byte of the name
+    /// outside `A-Z a-z 0-9 - _ .` written as `%XX`. It is a sorted set of session ids scored by
+    /// their `until` in Unix milliseconds ([`SessionStore::user_index`]).
+    pub fn user_key(&self, user: &str) -> String {
+        self.users.key(user)
+    }
+
     async fn invoke<T: FromRedisValue>(
         &self,
         op: &'static str,
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, Error> {
-        let run = async {
-            match &self.connection {
-                Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
-                Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
-            }
-        };
-        bounded(op, self.timeout, run).await
+        self.connection.invoke(op, self.timeout, invocation).await
     }
 
     async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: Cmd) -> Result<T, Error> {
-        let run = async {
-            match &self.connection {
-                Connection::Single(c) => cmd.query_async(&mut c.clone()).await,
-                Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
-            }
-        };
-        bounded(op, self.timeout, run).await
+        self.connection.query(op, self.timeout, cmd).await
     }
 }
 
@@ -429,7 +483,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, Error> {
-        // Redis expires keys itself.
+        // Redis expires keys itself, the user indexes' too.
         Ok(0)
     }
 
@@ -447,6 +501,11 @@ impl SessionStore for RedisStore {
 
     fn bounded_by(&self) -> Option<StdDuration> {
         Some(self.timeout)
+    }
+
+    /// A sorted set per user under [`user_key`](RedisStore::user_key); see the store's docs.
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        Ok(&self.users)
     }
 
     fn profile(&self) -> Profile {
