@@ -247,3 +247,10 @@ impl serde::Serialize for SessionHandle {
         serializer.serialize_str(&self.0)
     }
 }
+
+impl<'de> serde::Deserialize<'de> for SessionHandle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -32,7 +32,7 @@
 use std::time::Duration as StdDuration;
 
 use futures_util::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
@@ -43,7 +43,7 @@ use crate::session::Session;
 use crate::store::{Error, SharedStore, UserIndex};
 
 /// A user's session as a "your sessions" page shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UserSession {
     /// Names the session for [`Users::revoke`]; not its id, and no cookie can be made of it.
