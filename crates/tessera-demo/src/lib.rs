@@ -16,6 +16,7 @@ use serde_json::json;
 use tessera::{Session, SessionLayer, ValueError};
 
 pub mod load;
+mod sessions;
 
 /// The longest user name `/login` accepts.
 pub const MAX_USER_LEN: usize = 64;
@@ -58,6 +59,9 @@ pub fn app_with(layer: SessionLayer, info: PageInfo) -> Router {
         .route("/login", post(login))
         .route("/whoami", get(whoami))
         .route("/logout", post(logout))
+        .route("/sessions", get(sessions::page))
+        .route("/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/sessions/{handle}/revoke", post(sessions::revoke))
         .layer(layer)
         .with_state(Arc::new(info))
 }
@@ -111,8 +115,8 @@ pub fn redacted(url: &str) -> String {
 }
 
 async fn index(State(info): State<Arc<PageInfo>>, session: Session) -> Html<String> {
-    let empty = session.is_empty();
-    let user = session.get::<String>("user").unwrap_or(None);
+    let user = session.user();
+    let empty = session.is_empty() && user.is_none();
     let count = session.get::<u64>("count").unwrap_or(None);
     let who = match &user {
         Some(user) => format!("<strong>{}</strong>", escape(user)),
@@ -248,16 +252,15 @@ async fn login(session: Session, LoginForm(login): LoginForm) -> Result<Response
         )
             .into_response());
     }
-    // A new id at login defeats session fixation.
+    // A new id at login defeats session fixation; the user names whose session it is, for
+    // the "your sessions" page and "log out everywhere".
     session.cycle_id();
-    session.insert("user", user)?;
+    session.set_user(user);
     Ok(Json(json!({ "user": user })).into_response())
 }
 
 async fn whoami(session: Session) -> Json<serde_json::Value> {
-    // A value another app stored under `user` that is not a string reads as no user.
-    let user = session.get::<String>("user").unwrap_or(None);
-    Json(json!({ "user": user }))
+    Json(json!({ "user": session.user() }))
 }
 
 async fn logout(session: Session) -> Json<serde_json::Value> {
@@ -326,6 +329,7 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: .75rem 0 0; }
 <button type="button" id="count-button" onclick="act('GET', '/counter')">Count</button>
 <button type="button" id="logout" onclick="act('POST', '/logout')">Log out</button>
 <button type="button" id="whoami" onclick="act('GET', '/whoami')">Who am I?</button>
+<a id="sessions-link" href="/sessions">Your sessions</a>
 </p>
 <pre id="out"></pre>
 <script>

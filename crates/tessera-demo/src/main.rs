@@ -51,17 +51,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         builder = builder.secret_key(demo_key()?);
     }
+    if std::env::var_os("SESSION_RECORD_DEVICES").is_none() {
+        // The "your sessions" page shows each session's browser and address.
+        builder = builder.record_devices(true);
+    }
     let config = builder.build()?;
     tracing::info!(storage = %tessera_demo::redacted(config.url()), "opening session storage");
     let info = tessera_demo::PageInfo::for_url(config.url()).with_cache_url(config.cache_url());
     let layer = SessionLayer::from_config(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("tessera demo on http://{}", listener.local_addr()?);
-    axum::serve(listener, tessera_demo::app_with(layer, info))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let app = tessera_demo::app_with(layer, info);
+    // The peer address, for the device each session was last used from.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 
