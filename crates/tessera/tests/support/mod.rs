@@ -192,6 +192,9 @@ impl SessionStore for Tracked {
     fn profile(&self) -> tessera::Profile {
         self.inner.profile()
     }
+    fn user_index(&self) -> Result<&dyn tessera::store::UserIndex, Error> {
+        self.inner.user_index()
+    }
 }
 
 /// Deletes Redis keys over a plain synchronous connection (used from `Drop`).

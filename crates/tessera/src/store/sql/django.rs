@@ -30,7 +30,7 @@ use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::Record;
 use crate::store::url::redact_url;
-use crate::store::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use crate::store::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore, UserIndex};
 
 /// The table Django's `sessions` app creates.
 pub const DJANGO_TABLE: &str = "django_session";
@@ -197,5 +197,9 @@ impl SessionStore for DjangoDbStore {
 
     fn profile(&self) -> Profile {
         Profile::Django
+    }
+
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        self.store().user_index()
     }
 }

@@ -79,6 +79,7 @@ mod postgres;
 mod sqlite;
 mod store;
 mod table;
+pub mod user_index;
 
 pub use django::{DjangoDbStore, DJANGO_TABLE};
 #[cfg(feature = "mysql")]
@@ -465,6 +466,24 @@ impl Common {
     /// The `id` column's value for a session.
     pub(crate) fn key(&self, id: &SessionId) -> String {
         format!("{}{}", self.key_prefix, id.expose())
+    }
+
+    /// The session table's key column value for `id`, if `layout` takes it (Django's keys
+    /// only): the key prefix and the id, or the bare id.
+    pub(crate) fn key_param(
+        &self,
+        codec: &crate::codec::SharedCodec,
+        layout: &table::Table,
+        id: &SessionId,
+    ) -> Option<table::Param> {
+        if !codec.accepts_id(id) {
+            return None;
+        }
+        Some(table::Param::Text(if layout.prefixed {
+            self.key(id)
+        } else {
+            id.expose().to_owned()
+        }))
     }
 
     /// Whether `record` is already expired by this store's clock.
