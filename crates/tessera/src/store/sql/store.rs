@@ -317,6 +317,12 @@ impl<D: sealed::DialectOps> Dialect for D {}
 ///
 /// [`PostgresStore`](super::PostgresStore), [`MySqlStore`](super::MySqlStore) and
 /// [`SqliteStore`](super::SqliteStore) name it on each database.
+///
+/// It keeps an [index of sessions by user](crate::store::UserIndex) in a table of its own
+/// beside the session table (`<table>_users`, one row per user and session; one upsert per
+/// save of a session with a user, pruned by [`clear_expired`](SessionStore::clear_expired)):
+/// [the module](super#the-index-of-sessions-by-user) describes its columns, costs and limits,
+/// and the DDL to create it where the store does not migrate.
 pub struct SqlStore<D: Dialect> {
     pub(super) pool: sqlx::Pool<D::Db>,
     pub(super) common: Common,
@@ -377,7 +383,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// Creates the profile's table and its indexes if missing, exactly as its owner does
-    /// (tessera, SQLAlchemy, Django's migration; on PostgreSQL also the schema). Idempotent;
+    /// (tessera, SQLAlchemy, Django's migration; on PostgreSQL also the schema), and tessera's
+    /// index table beside it (`<table>_users`), turning the store's
+    /// [user index](SessionStore::user_index) on. Idempotent;
     /// app servers starting together serialise on the database's lock (a transaction-scoped
     /// advisory lock on PostgreSQL, `GET_LOCK` on MySQL, `BEGIN IMMEDIATE` on SQLite).
     pub async fn migrate(&self) -> Result<(), Error> {

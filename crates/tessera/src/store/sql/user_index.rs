@@ -1,6 +1,6 @@
-//! [`SqlStore`]'s index of sessions by user ([`UserIndex`]): a table of tessera's own beside
-//! the session table, named after it with [`SUFFIX`], never columns added to a table another
-//! framework owns.
+//! [`SqlStore`](super::SqlStore)'s index of sessions by user ([`UserIndex`]): a table of
+//! tessera's own beside the session table, named after it with [`SUFFIX`], never columns
+//! added to a table another framework owns.
 //!
 //! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
 //! |---|---|---|---|---|
@@ -131,7 +131,7 @@ fn migrations(kind: Kind, layout: &Table, t: &str, bare: &str) -> Vec<String> {
         (Kind::Postgres, _) => "TEXT",
     };
     let until = match (kind, layout.deadline_type) {
-        (Kind::Postgres, DeadlineType::Unix) | (Kind::MySql, DeadlineType::Unix) => "BIGINT",
+        (Kind::Postgres | Kind::MySql, DeadlineType::Unix) => "BIGINT",
         (Kind::Sqlite, DeadlineType::Unix) => "INTEGER",
         (Kind::Postgres, DeadlineType::Naive) => "TIMESTAMP WITHOUT TIME ZONE",
         (Kind::MySql, DeadlineType::Naive) => "DATETIME",
