@@ -2,17 +2,9 @@
 //! tessera's own beside the session table, named after it with [`SUFFIX`], never columns
 //! added to a table another framework owns.
 //!
-//! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
-//! |---|---|---|---|---|
-//! | `user_hash` | `BYTEA` | `BINARY(32)` | `BLOB` | SHA-256 of the user name's UTF-8 |
-//! | `user_name` | `TEXT` | `TEXT` (`utf8mb4_bin`) | `TEXT` | the user name, verbatim |
-//! | `session_key` | the session table's key type | `VARBINARY(255)` | `TEXT` | the session table's key |
-//! | `until_at` | the session table's deadline type, indexed | likewise | likewise | the entry's deadline |
-//!
-//! The primary key is `(user_hash, session_key)`. Users are matched by their hash, not their
-//! name: byte for byte whatever the server's collation (MySQL's default ones take `Ada` for
-//! `ada` and `ü` for `u`), and of a fixed length however long the name (MySQL keys hold at
-//! most 3,072 bytes, a PostgreSQL B-tree entry about 2,700).
+//! [The SQL stores' docs](super#the-index-of-sessions-by-user) describe its columns, costs and
+//! limits. Users are matched by a SHA-256 of their name: exact whatever the server's
+//! collation, and of a fixed length whatever the name's.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
