@@ -55,10 +55,13 @@ async fn harness() -> Option<Harness> {
         postgres(&table, &options).await,
     )?;
     let drop_table = {
-        let sql = format!("DROP TABLE IF EXISTS \"{table}\"");
+        let statements = [table.clone(), sql::index_table(&table)]
+            .map(|t| format!("DROP TABLE IF EXISTS \"{t}\""));
         let pool = db.pool().clone();
         Teardown::new(move || async move {
-            let _ = sqlx::query(&sql).execute(&pool).await;
+            for statement in &statements {
+                let _ = sqlx::query(statement).execute(&pool).await;
+            }
         })
     };
     let cache_peer = RedisStore::connect(&url, &options).await.unwrap();

@@ -68,3 +68,18 @@ async fn clear_expired_goes_in_batches_and_reports_progress() {
 async fn a_locked_row_is_a_timeout_not_a_hang() {
     sql::a_locked_row_is_a_timeout_not_a_hang::<Postgres>("postgres", &url()).await;
 }
+
+#[tokio::test]
+async fn user_names_are_data_not_sql() {
+    sql::user_names_are_data_not_sql::<Postgres>("postgres", &url(), Profile::Native).await;
+    sql::user_names_are_data_not_sql::<Postgres>("postgres", &url(), Profile::FlaskSession).await;
+}
+
+#[tokio::test]
+async fn without_migration_a_missing_index_table_turns_the_index_off() {
+    sql::without_migration_a_missing_index_table_turns_the_index_off::<Postgres>(
+        "postgres",
+        &url(),
+    )
+    .await;
+}

@@ -165,3 +165,22 @@ async fn listing_skips_rows_that_are_not_this_stores_sessions() {
             .unwrap();
     assert_eq!(listed[0].size, u64::try_from(stored).unwrap());
 }
+
+#[tokio::test]
+async fn user_names_are_data_not_sql() {
+    let (path, _cleanup) = temp_db();
+    let url = url_of(&path);
+    sql::user_names_are_data_not_sql::<Sqlite>("sqlite", &url, tessera::Profile::Native).await;
+    sql::user_names_are_data_not_sql::<Sqlite>("sqlite", &url, tessera::Profile::FlaskSession)
+        .await;
+}
+
+#[tokio::test]
+async fn without_migration_a_missing_index_table_turns_the_index_off() {
+    let (path, _cleanup) = temp_db();
+    sql::without_migration_a_missing_index_table_turns_the_index_off::<Sqlite>(
+        "sqlite",
+        &url_of(&path),
+    )
+    .await;
+}

@@ -19,6 +19,11 @@
 //! PostgreSQL and MySQL, `BEGIN IMMEDIATE` on SQLite); creating a session never overwrites a
 //! live row. Expired rows are never loaded; [`clear_expired`](SessionStore::clear_expired)
 //! deletes `expire_date < now` in batches, as `manage.py clearsessions` does.
+//!
+//! The index of sessions by user lives in tessera's own table `django_session_users` beside
+//! Django's (see [the SQL stores](super#the-index-of-sessions-by-user)), made with
+//! `migrate=true` or [`DjangoDbStore::create_table`]; without it (Django's default) the
+//! operator creates it with the DDL shown there, or the store keeps no index.
 
 use std::fmt;
 
@@ -30,7 +35,7 @@ use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::Record;
 use crate::store::url::redact_url;
-use crate::store::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore};
+use crate::store::{Error, Expected, Loaded, OpenOptions, Saved, SessionStore, UserIndex};
 
 /// The table Django's `sessions` app creates.
 pub const DJANGO_TABLE: &str = "django_session";
@@ -138,7 +143,7 @@ impl DjangoDbStore {
     }
 
     /// Creates the table and its indexes with the schema Django's `sessions` migration makes,
-    /// if missing; never alters an existing table.
+    /// if missing, and tessera's index table beside it; never alters an existing table.
     pub async fn create_table(&self) -> Result<(), Error> {
         each!(&self.inner, s => s.migrate().await)
     }
@@ -197,5 +202,9 @@ impl SessionStore for DjangoDbStore {
 
     fn profile(&self) -> Profile {
         Profile::Django
+    }
+
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        self.store().user_index()
     }
 }

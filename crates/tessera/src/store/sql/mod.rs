@@ -41,13 +41,69 @@
 //! missing, under a database lock so app servers starting together do not race) unless the URL
 //! says `migrate=false` or the builder [`SqlStoreBuilder::migrate`] turns it off.
 //!
+//! ## The index of sessions by user
+//!
+//! [`user_index`](crate::store::SessionStore::user_index) ("your sessions", "log out
+//! everywhere") is kept in a table of tessera's own beside the session table, named after it
+//! with the suffix `_users` (`tessera_sessions_users`, `sessions_users`,
+//! `django_session_users`; on PostgreSQL in the same schema): the tables Flask-Session and
+//! Django own never get a column. One row per `(user, session)`:
+//!
+//! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
+//! |---|---|---|---|---|
+//! | `user_hash` | `BYTEA` | `BINARY(32)` | `BLOB` | SHA-256 of the user name (UTF-8) |
+//! | `user_name` | `TEXT` | `TEXT` (`utf8mb4_bin`) | `TEXT` | the user name, verbatim (not indexed; for people reading the table) |
+//! | `session_key` | the session table's key type (`TEXT`, `VARCHAR(255)`, `varchar(40)`) | `VARBINARY(255)` | `TEXT` | the session table's key (prefix + id, or Django's bare key) |
+//! | `until_at` | the session table's deadline type, indexed | likewise | likewise | the entry lasts until then |
+//!
+//! The primary key is `(user_hash, session_key)`. Users are matched by the hash of their name,
+//! byte for byte: MySQL's default collations would take `Ada` for `ada` and `ü` for `u`, and a
+//! hash has a fixed length however long a name is (a MySQL key holds at most 3,072 bytes, a
+//! PostgreSQL B-tree entry about 2,700). Names and keys are always bound as parameters.
+//!
+//! Cost: every save of a session with a user runs one more statement first, an upsert that
+//! keeps the later deadline (`ON CONFLICT … DO UPDATE SET until_at = GREATEST(…)` on
+//! PostgreSQL, `MAX(…)` on SQLite, `ON DUPLICATE KEY UPDATE … GREATEST(…)` on MySQL), so the
+//! entry is never shortened and two app servers entering at once lose nothing. Listing a
+//! user's sessions is one primary-key range read (`WHERE user_hash = ? AND until_at > now`,
+//! now by the store's clock); removing is one `DELETE` per 100 ids. Each is bounded by the
+//! store's timeout. [`clear_expired`](crate::store::SessionStore::clear_expired) deletes the
+//! index's expired rows too, in batches of [`clear_batch`](SqlStoreBuilder::clear_batch),
+//! after the sessions'. Deadlines are whole seconds, rounded as the session table's, so an
+//! entry never ends before its session. Entries of a session that was deleted or changed
+//! hands stay until their deadline or until the reader prunes them: the index is a candidate
+//! set ([`UserIndex`](crate::store::UserIndex)).
+//!
+//! [`migrate`](PostgresStore::migrate) creates the index table with the session table. With
+//! `migrate=false` (and with the `django` profile, whose default it is) the operator creates
+//! it; a store that does not find it at start keeps no index (`user_index` refuses, and a
+//! warning is logged) until it is created and the store reopened or migrated. The DDL, for a
+//! session table `T` (replace the key and deadline types with those of `T`'s key and deadline
+//! columns as the table above says):
+//!
+//! ```sql
+//! -- PostgreSQL (tessera's table; Django's: session_key varchar(40), until_at timestamp with time zone)
+//! CREATE TABLE IF NOT EXISTS "T_users" (user_hash BYTEA NOT NULL, user_name TEXT NOT NULL,
+//!   session_key TEXT NOT NULL, until_at BIGINT NOT NULL, PRIMARY KEY (user_hash, session_key));
+//! CREATE INDEX IF NOT EXISTS "T_users_until_at" ON "T_users" (until_at);
+//! -- MySQL / MariaDB (Django's: until_at datetime(6); Flask-Session's: until_at DATETIME)
+//! CREATE TABLE IF NOT EXISTS `T_users` (user_hash BINARY(32) NOT NULL,
+//!   user_name TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+//!   session_key VARBINARY(255) NOT NULL, until_at BIGINT NOT NULL,
+//!   PRIMARY KEY (user_hash, session_key), KEY `T_users_until_at` (until_at)) ENGINE=InnoDB;
+//! -- SQLite (Django's and Flask-Session's: until_at DATETIME)
+//! CREATE TABLE IF NOT EXISTS "T_users" (user_hash BLOB NOT NULL, user_name TEXT NOT NULL,
+//!   session_key TEXT NOT NULL, until_at INTEGER NOT NULL, PRIMARY KEY (user_hash, session_key));
+//! CREATE INDEX IF NOT EXISTS "T_users_until_at" ON "T_users" (until_at);
+//! ```
+//!
 //! URL query parameters read by tessera (the rest go to sqlx):
 //!
 //! | parameter | default | meaning |
 //! |---|---|---|
 //! | `table` | `tessera_sessions` (`sessions` with `flask-session`, `django_session` with `django`) | table name: letters, digits and `_`, at most 48 characters |
 //! | `schema` | the search path | PostgreSQL only: the table's schema (created if missing) |
-//! | `migrate` | `true` (`false` with `django`) | whether to create the table at start |
+//! | `migrate` | `true` (`false` with `django`) | whether to create the table (and the index table) at start |
 //! | `max_connections` | `10` | pool size |
 //!
 //! With the `django` profile the table defaults to `django_session` and `migrate` to `false`.
@@ -79,6 +135,7 @@ mod postgres;
 mod sqlite;
 mod store;
 mod table;
+pub mod user_index;
 
 pub use django::{DjangoDbStore, DJANGO_TABLE};
 #[cfg(feature = "mysql")]
@@ -465,6 +522,24 @@ impl Common {
     /// The `id` column's value for a session.
     pub(crate) fn key(&self, id: &SessionId) -> String {
         format!("{}{}", self.key_prefix, id.expose())
+    }
+
+    /// The session table's key column value for `id`, if `layout` takes it (Django's keys
+    /// only): the key prefix and the id, or the bare id.
+    pub(crate) fn key_param(
+        &self,
+        codec: &crate::codec::SharedCodec,
+        layout: &table::Table,
+        id: &SessionId,
+    ) -> Option<table::Param> {
+        if !codec.accepts_id(id) {
+            return None;
+        }
+        Some(table::Param::Text(if layout.prefixed {
+            self.key(id)
+        } else {
+            id.expose().to_owned()
+        }))
     }
 
     /// Whether `record` is already expired by this store's clock.

@@ -7,13 +7,16 @@ use time::OffsetDateTime;
 
 use self::sealed::Driver;
 use super::table::{Kind, Param, Statements, Table};
+use super::user_index::{self as sql_user_index, IndexStatements, SqlUserIndex};
 use super::{Common, SqlStoreBuilder};
 use crate::codec::{self, SharedCodec, Versioning};
 use crate::id::SessionId;
 use crate::interop::Profile;
 use crate::record::{Record, Version};
 use crate::store::url::redact_url;
-use crate::store::{content_version, Error, Expected, Loaded, Saved, SessionStore};
+use crate::store::{
+    content_version, user_index, Error, Expected, Loaded, Saved, SessionStore, UserIndex,
+};
 
 /// A column's type as a row is read.
 #[derive(Debug, Clone, Copy)]
@@ -314,12 +317,20 @@ impl<D: sealed::DialectOps> Dialect for D {}
 ///
 /// [`PostgresStore`](super::PostgresStore), [`MySqlStore`](super::MySqlStore) and
 /// [`SqliteStore`](super::SqliteStore) name it on each database.
+///
+/// It keeps an [index of sessions by user](crate::store::UserIndex) in a table of its own
+/// beside the session table (`<table>_users`, one row per user and session; one upsert per
+/// save of a session with a user, pruned by [`clear_expired`](SessionStore::clear_expired)):
+/// [the module](super#the-index-of-sessions-by-user) describes its columns, costs and limits,
+/// and the DDL to create it where the store does not migrate.
 pub struct SqlStore<D: Dialect> {
     pub(super) pool: sqlx::Pool<D::Db>,
     pub(super) common: Common,
     pub(super) codec: SharedCodec,
     pub(super) layout: &'static Table,
     pub(super) sql: Statements,
+    /// The index of sessions by user, in a table of its own.
+    users: SqlUserIndex<D>,
     dialect: D,
 }
 
@@ -332,6 +343,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             codec: self.codec.clone(),
             layout: self.layout,
             sql: self.sql.clone(),
+            users: self.users.clone(),
             dialect: self.dialect.clone(),
         }
     }
@@ -371,18 +383,29 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// Creates the profile's table and its indexes if missing, exactly as its owner does
-    /// (tessera, SQLAlchemy, Django's migration; on PostgreSQL also the schema). Idempotent;
+    /// (tessera, SQLAlchemy, Django's migration; on PostgreSQL also the schema), and tessera's
+    /// index table beside it (`<table>_users`), turning the store's
+    /// [user index](SessionStore::user_index) on. Idempotent;
     /// app servers starting together serialise on the database's lock (a transaction-scoped
     /// advisory lock on PostgreSQL, `GET_LOCK` on MySQL, `BEGIN IMMEDIATE` on SQLite).
     pub async fn migrate(&self) -> Result<(), Error> {
+        let statements: Vec<String> = self
+            .sql
+            .migrations
+            .iter()
+            .chain(&self.users.sql.migrations)
+            .cloned()
+            .collect();
         self.common
             .bounded(
                 "migrate",
                 D::is_timeout,
                 self.dialect
-                    .migrate(&self.pool, &self.sql.table, &self.sql.migrations),
+                    .migrate(&self.pool, &self.sql.table, &statements),
             )
-            .await
+            .await?;
+        self.users.mark_present();
+        Ok(())
     }
 
     /// [`clear_expired`](SessionStore::clear_expired), reporting the running total of deleted
@@ -395,7 +418,8 @@ impl<D: Dialect> SqlStore<D> {
         &self,
         progress: impl FnMut(u64),
     ) -> Result<u64, Error> {
-        self.common
+        let removed = self
+            .common
             .clear_in_batches(
                 |now, batch| async move {
                     let params = vec![self.at(now), Param::Int(batch)];
@@ -406,7 +430,11 @@ impl<D: Dialect> SqlStore<D> {
                 },
                 progress,
             )
-            .await
+            .await?;
+        if self.users.is_present() {
+            self.users.clear().await?;
+        }
+        Ok(removed)
     }
 
     /// `at` as the deadline column takes it.
@@ -420,14 +448,7 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The id column's value, if the layout takes `id` (Django's keys only).
     fn key(&self, id: &SessionId) -> Option<Param> {
-        if !self.codec.accepts_id(id) {
-            return None;
-        }
-        Some(Param::Text(if self.layout.prefixed {
-            self.common.key(id)
-        } else {
-            id.expose().to_owned()
-        }))
+        self.common.key_param(&self.codec, self.layout, id)
     }
 
     fn data_col(&self) -> Col {
@@ -582,19 +603,39 @@ impl<D: Dialect> SqlStoreBuilder<SqlStore<D>> {
         let (pool, dialect) = D::connect(&s, &common, layout).await?;
         let table = dialect.qualify(common.table.as_str());
         let sql = Statements::new(D::KIND, layout, &table, common.table.as_str());
+        // At most 48 + 6 characters: within MySQL's 64 and PostgreSQL's 63, as is its index's
+        // name (`…_until_at`, 63).
+        let index_table = format!("{}{}", common.table.as_str(), sql_user_index::SUFFIX);
+        let users = SqlUserIndex::new(
+            pool.clone(),
+            common.clone(),
+            codec.clone(),
+            layout,
+            IndexStatements::new(
+                D::KIND,
+                layout,
+                &dialect.qualify(&index_table),
+                &index_table,
+            ),
+        );
         let store = SqlStore {
             pool,
             common,
             codec,
             layout,
             sql,
+            users,
             dialect,
         };
-        if s.migrate.unwrap_or(!layout.foreign) {
+        let migrate = s.migrate.unwrap_or(!layout.foreign);
+        if migrate {
             store.migrate().await?;
         }
         if layout.foreign {
             store.probe(&s.given_url).await?;
+        }
+        if !migrate {
+            store.users.probe().await?;
         }
         Ok(store)
     }
@@ -738,5 +779,20 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
 
     fn profile(&self) -> Profile {
         self.codec.profile()
+    }
+
+    fn user_index(&self) -> Result<&dyn UserIndex, Error> {
+        if self.users.is_present() {
+            Ok(&self.users)
+        } else {
+            Err(user_index::unsupported(
+                match D::KIND {
+                    Kind::Postgres => "PostgreSQL",
+                    Kind::MySql => "MySQL",
+                    Kind::Sqlite => "SQLite",
+                },
+                "its index table is missing and the store was opened with migrate=false: create it (see SqlStore's docs) and reopen, or run migrate",
+            ))
+        }
     }
 }

@@ -133,6 +133,26 @@ fn django_sqlite_datetime(at: OffsetDateTime) -> String {
     text.trim_end_matches(".000000").to_owned()
 }
 
+/// The `n`th (from 1) placeholder of a statement on `kind`.
+pub(crate) fn placeholder(kind: Kind, n: usize) -> String {
+    match kind {
+        Kind::Postgres => format!("${n}"),
+        Kind::Sqlite => format!("?{n}"),
+        Kind::MySql => "?".to_owned(),
+    }
+}
+
+/// The `n`th placeholder, bound to a [`Param::deadline`], as `table`'s deadline type reads it.
+pub(crate) fn deadline_placeholder(kind: Kind, table: &Table, n: usize) -> String {
+    let p = placeholder(kind, n);
+    match (kind, table.deadline_type) {
+        (_, DeadlineType::Unix) | (Kind::Sqlite, _) => p,
+        (Kind::Postgres, DeadlineType::Naive) => format!("CAST({p} AS TIMESTAMP)"),
+        (Kind::Postgres, DeadlineType::Django) => format!("to_timestamp({p})"),
+        (Kind::MySql, _) => format!("CAST({p} AS DATETIME(6))"),
+    }
+}
+
 /// The statements for one table on one database, written once with the validated, quoted
 /// table name. Placeholders are numbered in the order they are bound.
 #[derive(Debug, Clone)]
@@ -173,18 +193,9 @@ pub(crate) struct Statements {
 impl Statements {
     /// `t` is the quoted table name, `bare` the unquoted one (for index names).
     pub(crate) fn new(kind: Kind, table: &Table, t: &str, bare: &str) -> Self {
-        let p = |n: usize| match kind {
-            Kind::Postgres => format!("${n}"),
-            Kind::Sqlite => format!("?{n}"),
-            Kind::MySql => "?".to_owned(),
-        };
+        let p = |n: usize| placeholder(kind, n);
         let dl = table.deadline;
-        let at = |n: usize| match (kind, table.deadline_type) {
-            (_, DeadlineType::Unix) | (Kind::Sqlite, _) => p(n),
-            (Kind::Postgres, DeadlineType::Naive) => format!("CAST({} AS TIMESTAMP)", p(n)),
-            (Kind::Postgres, DeadlineType::Django) => format!("to_timestamp({})", p(n)),
-            (Kind::MySql, _) => format!("CAST({} AS DATETIME(6))", p(n)),
-        };
+        let at = |n: usize| deadline_placeholder(kind, table, n);
         // Flask-Session treats a NULL expiry as expired; `clearsessions` deletes `< now`.
         let expired = |column: &str, n: usize| match table.deadline_type {
             DeadlineType::Naive => format!("({column} IS NULL OR {column} <= {})", at(n)),

@@ -8,10 +8,10 @@ use tessera::clock::{Clock as _, ManualClock};
 use tessera::conformance::server_or_skip;
 use tessera::store::sql::{Dialect, SqlStore, SqlStoreBuilder};
 use tessera::store::{Error, Expected, Saved, SessionStore};
-use tessera::{Expiry, Record, SessionId};
+use tessera::{Expiry, Profile, Record, SessionId};
 use time::Duration;
 
-use super::{drop_table, DialectSql};
+use super::{drop_table, index_table, DialectSql};
 use crate::support::unique_name;
 
 /// An empty record, live for an hour by `clock`.
@@ -149,4 +149,125 @@ pub async fn assert_a_save_times_out(
         "{result:?}"
     );
     assert!(started.elapsed() < StdDuration::from_secs(2));
+}
+
+/// A user name with quotes, a statement and a comment in it is an ordinary user: entered,
+/// listed and removed as any other, kept verbatim in the index table, and no other user's
+/// name (nor the tables) is touched by it.
+pub async fn user_names_are_data_not_sql<D: DialectSql>(what: &str, url: &str, profile: Profile) {
+    let clock = ManualClock::starting_now();
+    let table = unique_name("tessera_q");
+    let Some(store) = server_or_skip(what, super::open::<D>(url, &table, profile, &clock).await)
+    else {
+        return;
+    };
+    let _cleanup = drop_table::<D>(url, &table);
+    let index = store.user_index().unwrap();
+    let nasty = format!("O'Brien\"; DROP TABLE {table}; -- ü\\");
+    let plain = "O'Brien";
+    let (id, other) = (
+        SessionId::generate().unwrap(),
+        SessionId::generate().unwrap(),
+    );
+    let until = clock.now() + Duration::hours(1);
+    index.enter(&nasty, &id, until).await.unwrap();
+    index.enter(plain, &other, until).await.unwrap();
+    assert_eq!(
+        index.entries(&nasty).await.unwrap(),
+        std::slice::from_ref(&id)
+    );
+    assert_eq!(
+        index.entries(plain).await.unwrap(),
+        std::slice::from_ref(&other)
+    );
+    let mut names = D::texts(
+        store.pool(),
+        &format!(
+            "SELECT {} FROM {}",
+            D::as_text("user_name"),
+            D::quote(&index_table(&table))
+        ),
+    )
+    .await
+    .unwrap();
+    names.sort();
+    let mut expected = vec![nasty.clone(), plain.to_owned()];
+    expected.sort();
+    assert_eq!(names, expected, "user names are stored verbatim");
+    // The session table is still there.
+    let _ = store
+        .save(&id, &live_record(&clock), Expected::Absent)
+        .await
+        .unwrap();
+    index
+        .remove(&nasty, &[id.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert!(index.entries(&nasty).await.unwrap().is_empty());
+    assert_eq!(index.entries(plain).await.unwrap(), [other]);
+}
+
+/// A store told not to migrate, whose index table is missing, keeps no index (and says so)
+/// while its sessions and `clear_expired` work; its migration makes the index table and
+/// turns the index on.
+pub async fn without_migration_a_missing_index_table_turns_the_index_off<D: DialectSql>(
+    what: &str,
+    url: &str,
+) {
+    let clock = ManualClock::starting_now();
+    let table = unique_name("tessera_m");
+    let Some(made) = server_or_skip(
+        what,
+        super::open::<D>(url, &table, Profile::Native, &clock).await,
+    ) else {
+        return;
+    };
+    let _cleanup = drop_table::<D>(url, &table);
+    D::run_sql(
+        made.pool(),
+        &format!("DROP TABLE {}", D::quote(&index_table(&table))),
+    )
+    .await
+    .unwrap();
+    let store = SqlStore::<D>::builder(url)
+        .unwrap()
+        .table(table.clone())
+        .migrate(false)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .await
+        .unwrap();
+    assert!(matches!(store.user_index(), Err(Error::Unsupported { .. })));
+    let id = SessionId::generate().unwrap();
+    let _ = store
+        .save(&id, &live_record(&clock), Expected::Absent)
+        .await
+        .unwrap();
+    assert_eq!(store.clear_expired().await.unwrap(), 0);
+    store.migrate().await.unwrap();
+    let index = store.user_index().unwrap();
+    index
+        .enter("ada", &id, clock.now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(index.entries("ada").await.unwrap(), [id]);
+    // A store opened without migration on the existing index table keeps it.
+    let reopened = SqlStore::<D>::builder(url)
+        .unwrap()
+        .table(table.clone())
+        .migrate(false)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened
+            .user_index()
+            .unwrap()
+            .entries("ada")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -38,6 +38,15 @@ pub trait DialectSql: Dialect {
         pool: &sqlx::Pool<Self::Db>,
         statement: &str,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// `column`, read as text (MySQL reports a binary collation's text as bytes).
+    fn as_text(column: &str) -> String {
+        column.to_owned()
+    }
+    /// The first column, as text, of every row `statement` (no parameters) returns.
+    fn texts(
+        pool: &sqlx::Pool<Self::Db>,
+        statement: &str,
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send;
     /// Begins a transaction and runs `statement` in it.
     fn in_transaction(
         pool: &sqlx::Pool<Self::Db>,
@@ -55,6 +64,12 @@ macro_rules! statements {
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
             run(pool, statement)
         }
+        fn texts(
+            pool: &sqlx::Pool<Self::Db>,
+            statement: &str,
+        ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send {
+            texts(pool, statement)
+        }
         fn in_transaction(
             pool: &sqlx::Pool<Self::Db>,
             statement: &str,
@@ -71,6 +86,19 @@ where
     for<'c> &'c mut Db::Connection: sqlx::Executor<'c, Database = Db>,
 {
     sqlx::raw_sql(statement).execute(pool).await.map(|_| ())
+}
+
+/// [`DialectSql::texts`], likewise.
+async fn texts<Db>(pool: &sqlx::Pool<Db>, statement: &str) -> Result<Vec<String>, sqlx::Error>
+where
+    Db: sqlx::Database,
+    for<'c> &'c mut Db::Connection: sqlx::Executor<'c, Database = Db>,
+    for<'q> <Db as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, Db>,
+    for<'r> String: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+    usize: sqlx::ColumnIndex<Db::Row>,
+{
+    let rows: Vec<(String,)> = sqlx::query_as(statement).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(text,)| text).collect())
 }
 
 /// [`DialectSql::in_transaction`], likewise.
@@ -122,6 +150,9 @@ impl DialectSql for tessera::store::sql::MySql {
     }
     const UPSERT_FLASK_SESSION: &'static str =
         "ON DUPLICATE KEY UPDATE data = VALUES(data), expiry = VALUES(expiry)";
+    fn as_text(column: &str) -> String {
+        format!("CAST({column} AS CHAR)")
+    }
     statements!();
 }
 
@@ -149,17 +180,24 @@ pub async fn open<D: Dialect>(
         .await
 }
 
-/// Drops `table` at `url` when the returned guard goes.
+/// Drops `table` at `url`, and the store's index table beside it, when the returned guard
+/// goes.
 pub fn drop_table<D: DialectSql>(url: &str, table: &str) -> Teardown {
-    let (url, statement) = (
-        url.to_owned(),
-        format!("DROP TABLE IF EXISTS {}", D::quote(table)),
-    );
+    let url = url.to_owned();
+    let statements = [table.to_owned(), index_table(table)]
+        .map(|t| format!("DROP TABLE IF EXISTS {}", D::quote(&t)));
     Teardown::new(move || async move {
         if let Ok(pool) = sqlx::Pool::<D::Db>::connect(&url).await {
-            let _ = D::run_sql(&pool, &statement).await;
+            for statement in &statements {
+                let _ = D::run_sql(&pool, statement).await;
+            }
         }
     })
+}
+
+/// The name of the index table a store on `table` keeps beside it.
+pub fn index_table(table: &str) -> String {
+    format!("{table}{}", tessera::store::sql::user_index::SUFFIX)
 }
 
 /// A store keeping `profile`'s records on a fresh table, for a dialect's own tests; the table
