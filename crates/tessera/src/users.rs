@@ -12,19 +12,31 @@
 //! # #[cfg(feature = "axum")]
 //! # mod example {
 //! use axum::{extract::Path, http::StatusCode, Json};
+//! use tessera::id::SessionHandle;
 //! use tessera::users::{UserSession, Users};
-//! use tessera::{id::SessionHandle, Session};
+//! use tessera::Session;
 //!
-//! /// `GET /sessions`: the caller's sessions, the current one marked.
-//! async fn mine(session: Session, users: Users) -> Result<Json<Vec<UserSession>>, StatusCode> {
-//!     let sessions = users.sessions_of(&session).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-//!     Ok(Json(sessions))
+//! async fn login(session: Session) {
+//!     // … check the password …
+//!     session.cycle_id(); // a new id at login
+//!     session.set_user("42");
 //! }
 //!
-//! /// `POST /sessions/revoke-others`: log out everywhere else.
-//! async fn others(session: Session, users: Users) -> Result<String, StatusCode> {
-//!     let n = users.revoke_others(&session).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-//!     Ok(format!("{n} other sessions ended"))
+//! async fn my_sessions(session: Session, users: Users) -> Result<Json<Vec<UserSession>>, StatusCode> {
+//!     // Newest first, the current one marked; each with created, last_seen, expires_at,
+//!     // user_agent and client (when SESSION_RECORD_DEVICES is on), and a handle.
+//!     users.sessions_of(&session).await.map(Json).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+//! }
+//!
+//! async fn revoke(session: Session, users: Users, Path(handle): Path<String>) -> StatusCode {
+//!     let (Some(user), Ok(handle)) = (session.user(), handle.parse::<SessionHandle>()) else {
+//!         return StatusCode::NOT_FOUND;
+//!     };
+//!     match users.revoke(&user, &handle).await {
+//!         Ok(true) => StatusCode::NO_CONTENT,
+//!         Ok(false) => StatusCode::NOT_FOUND, // not one of this user's sessions
+//!         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+//!     }
 //! }
 //! # }
 //! ```
