@@ -1,6 +1,6 @@
 //! The demo in headless Chromium, through WebDriver: for each storage, the counter, the
-//! HttpOnly cookie, two tabs sharing a login, a second profile with its own session, and a
-//! tampered cookie. On a failure the browsers' screenshots go to
+//! HttpOnly cookie, two tabs sharing a login, a second profile with its own session, a
+//! tampered cookie, and the "your sessions" page revoking another browser's login. On a failure the browsers' screenshots go to
 //! `target/test-artifacts/browser/<check>-<storage>.png`.
 //!
 //! Skipped, loudly, without Chromium and chromedriver (`scripts/services/chromium.sh`
@@ -182,6 +182,7 @@ async fn in_a_browser(storage: Storage) {
     check!(tabs_share_the_session);
     check!(profiles_have_their_own_sessions);
     check!(tampered_cookie_gives_a_fresh_session);
+    check!(sessions_page_revokes_the_other_browser);
     drop(demo);
     drop(run);
     let _ = std::fs::remove_dir_all(&dir);
@@ -444,4 +445,39 @@ async fn screenshot_at(run: &mut Run, screen: Screen, picture: &str) -> Outcome 
         std::fs::write(docs.join(picture), &png)?;
     }
     Ok(())
+}
+
+/// Two browsers log in as one user; from the first, "your sessions" revokes the second, then
+/// "log out everywhere else" ends its next login. Cookie sessions refuse the page.
+async fn sessions_page_revokes_the_other_browser(run: &mut Run) -> Outcome {
+    let first = run.browser().await?;
+    first.goto(&run.base).await?;
+    log_in(&first, "lin").await?;
+    let second = run.browser().await?;
+    second.goto(&run.base).await?;
+    log_in(&second, "lin").await?;
+    first.goto(&format!("{}/sessions", run.base)).await?;
+    if run.storage.url.is_some_and(|u| u.starts_with("cookie")) {
+        let body = text(&first, "body").await?;
+        return ensure(
+            body.contains("cookie sessions"),
+            format!("/sessions on cookie sessions reads {body:?}"),
+        );
+    }
+    wait_for_text(&first, "#session-count", "2").await?;
+    wait_for_text(&first, "tr.current td:last-child", "this session").await?;
+    click(&first, "button.revoke").await?;
+    wait_for_text(&first, "#session-count", "1").await?;
+    second.refresh().await?;
+    wait_for_text(&second, "#who", NOBODY).await?;
+
+    log_in(&second, "lin").await?;
+    first.goto(&format!("{}/sessions", run.base)).await?;
+    wait_for_text(&first, "#session-count", "2").await?;
+    click(&first, "#revoke-others").await?;
+    wait_for_text(&first, "#session-count", "1").await?;
+    second.refresh().await?;
+    wait_for_text(&second, "#who", NOBODY).await?;
+    first.goto(&run.base).await?;
+    wait_for_text(&first, "#who", "lin").await
 }

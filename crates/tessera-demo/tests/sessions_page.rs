@@ -9,7 +9,7 @@ use std::sync::Arc;
 use reqwest::header::{ACCEPT, COOKIE, USER_AGENT};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tessera::{SessionConfig, SessionLayer, Storage};
+use tessera::{SessionConfig, SessionLayer};
 
 const KEY: &str = "demo-test-secret-key-0123456789abcdefghij";
 

@@ -80,11 +80,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let lazy = parts
-            .extensions
-            .get::<LazySession>()
-            .ok_or(SessionRejection::MissingLayer)?;
-        lazy.load(&parts.headers)
+        layer_of(parts)?
+            .load(&parts.headers)
             .await
             .map_err(SessionRejection::Unavailable)
     }
@@ -95,10 +92,14 @@ impl<S: Send + Sync> FromRequestParts<S> for crate::users::Users {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let lazy = parts
-            .extensions
-            .get::<LazySession>()
-            .ok_or(SessionRejection::MissingLayer)?;
-        Ok(lazy.inner.shared.users())
+        Ok(layer_of(parts)?.inner.shared.users())
     }
+}
+
+/// The request's session, which the layer put in its extensions.
+fn layer_of(parts: &Parts) -> Result<&LazySession, SessionRejection> {
+    parts
+        .extensions
+        .get::<LazySession>()
+        .ok_or(SessionRejection::MissingLayer)
 }

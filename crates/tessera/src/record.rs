@@ -33,11 +33,14 @@ pub struct Record {
 ///
 /// tessera's own formats keep it in the record (`u`, `c`, `s`, `a`, `i`); the Python profiles
 /// keep the user under the framework's own key (Django's `_auth_user_id`, Flask-Login's
-/// `_user_id`) and the rest under `_tessera` in the session dict, so Python apps carry it along.
+/// `_user_id`) and, when a setting needs them, the rest under `_tessera` in the session dict,
+/// so Python apps carry it along.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Meta {
-    /// The principal the session belongs to ([`Session::set_user`](crate::Session::set_user)).
+    /// The principal the session belongs to ([`Session::set_user`](crate::Session::set_user)),
+    /// in tessera's own profile; the Python profiles keep it in the data instead (read either
+    /// with [`Record::user_of`]).
     pub user: Option<String>,
     /// When the session began: its first save, or the last
     /// [`cycle_id`](crate::Session::cycle_id). The absolute timeout counts from it.

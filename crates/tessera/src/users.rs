@@ -139,11 +139,13 @@ impl Users {
             .await?;
         let loaded = join_all(ids.iter().map(|id| self.bounded("load", store.load(id)))).await;
         let now = self.clock.now();
+        let profile = store.profile();
         let (mut live, mut stale) = (Vec::new(), Vec::new());
         for (id, loaded) in ids.into_iter().zip(loaded) {
             match loaded {
                 Ok(Some(l))
-                    if l.record.meta.user.as_deref() == Some(user) && !l.record.is_expired(now) =>
+                    if l.record.user_of(profile).as_deref() == Some(user)
+                        && !l.record.is_expired(now) =>
                 {
                     live.push((id, l.record));
                 }

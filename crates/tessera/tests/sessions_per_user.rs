@@ -462,9 +462,11 @@ async fn a_save_retried_after_another_servers_write_is_an_event() {
 
 #[tokio::test]
 async fn the_python_profiles_keep_the_user_where_their_framework_does() {
-    for (profile, key) in [
-        (Profile::Django, "_auth_user_id"),
-        (Profile::FlaskSession, "_user_id"),
+    for (profile, key, devices) in [
+        (Profile::Django, "_auth_user_id", false),
+        (Profile::Django, "_auth_user_id", true),
+        (Profile::FlaskSession, "_user_id", false),
+        (Profile::FlaskSession, "_user_id", true),
     ] {
         // Each framework's own file layout, which keeps an index too.
         let dir = support::ScratchDir::new("per-user");
@@ -472,6 +474,7 @@ async fn the_python_profiles_keep_the_user_where_their_framework_does() {
             .secret_key(KEY)
             .profile(profile)
             .cookie_name("session")
+            .record_devices(devices)
             .url(dir.url())
             .build()
             .unwrap();
@@ -488,5 +491,23 @@ async fn the_python_profiles_keep_the_user_where_their_framework_does() {
         let list: Vec<UserSession> =
             serde_json::from_str(&send(&app, "/sessions", Some(&cookie), &[]).await.body).unwrap();
         assert_eq!(list.len(), 1, "{profile}");
+        // The dict is the framework's own unless a setting needs tessera's metadata in it.
+        assert_eq!(
+            list[0].created.is_some(),
+            devices,
+            "{profile}, devices {devices}"
+        );
+        if profile == Profile::Django {
+            // Django's files hold the dict signed and compressed: `created` above shows it.
+            continue;
+        }
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| std::fs::read(e.path()).unwrap())
+            .collect::<Vec<_>>();
+        let carries = files.iter().any(|f| f.windows(8).any(|w| w == b"_tessera"));
+        assert_eq!(carries, devices, "{profile}, devices {devices}");
     }
 }

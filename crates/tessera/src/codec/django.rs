@@ -131,11 +131,7 @@ mod tests {
             let mut data = crate::Data::new();
             data.insert("_auth_user_id".into(), "1".into());
             data.insert("cart".into(), serde_json::json!(["a", {"b": 2}, null]));
-            // The user Django logged in is the record's user too.
-            let record = Record::new(data, expiry, AT).with_meta(crate::record::Meta {
-                user: Some("1".into()),
-                ..Default::default()
-            });
+            let record = Record::new(data, expiry, AT);
             let bytes = codec.encode(&record).unwrap();
             assert_eq!(
                 codec.decode(&bytes, Some(AT)).unwrap(),

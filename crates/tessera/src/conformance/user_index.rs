@@ -93,46 +93,34 @@ pub async fn user_index_entries_last_until_their_latest_deadline(h: Harness) {
     let Some(index) = index(&h) else { return };
     let ada = user("ada");
     let (short, long) = (id(&h), id(&h));
+    // `short` for `s` seconds, `long` for 600 and then again for `again`, a shorter while.
+    let (h, ada, short, long) = (&h, &ada, &short, &long);
+    let enter_three = |s: i64, again: i64| async move {
+        for (id, secs) in [(short, s), (long, 600), (long, again)] {
+            index
+                .enter(ada, id, now(h) + Duration::seconds(secs))
+                .await
+                .unwrap();
+        }
+    };
     if h.clock.is_some() {
-        index
-            .enter(&ada, &short, now(&h) + Duration::seconds(60))
-            .await
-            .unwrap();
-        index
-            .enter(&ada, &long, now(&h) + Duration::seconds(600))
-            .await
-            .unwrap();
-        index
-            .enter(&ada, &long, now(&h) + Duration::seconds(30))
-            .await
-            .unwrap();
-        advance(&h, Duration::seconds(61));
+        enter_three(60, 30).await;
+        advance(h, Duration::seconds(61));
         assert_eq!(
-            set(index.entries(&ada).await.unwrap()),
+            set(index.entries(ada).await.unwrap()),
             [long.clone()].into(),
             "an entry past its until is not listed; a later until is never shortened"
         );
-        advance(&h, Duration::seconds(600));
-        assert!(index.entries(&ada).await.unwrap().is_empty());
+        advance(h, Duration::seconds(600));
+        assert!(index.entries(ada).await.unwrap().is_empty());
     } else {
         // The server keeps its own time: watch it drop the short entry (bounded).
-        index
-            .enter(&ada, &short, now(&h) + Duration::seconds(2))
-            .await
-            .unwrap();
-        index
-            .enter(&ada, &long, now(&h) + Duration::seconds(600))
-            .await
-            .unwrap();
-        index
-            .enter(&ada, &long, now(&h) + Duration::seconds(1))
-            .await
-            .unwrap();
+        enter_three(2, 1).await;
         let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
         loop {
-            let entries = set(index.entries(&ada).await.unwrap());
-            assert!(entries.contains(&long), "a later until is never shortened");
-            if !entries.contains(&short) {
+            let entries = set(index.entries(ada).await.unwrap());
+            assert!(entries.contains(long), "a later until is never shortened");
+            if !entries.contains(short) {
                 break;
             }
             assert!(
@@ -141,7 +129,7 @@ pub async fn user_index_entries_last_until_their_latest_deadline(h: Harness) {
             );
             tokio::time::sleep(StdDuration::from_millis(100)).await;
         }
-        index.remove(&ada, &[long]).await.unwrap();
+        index.remove(ada, std::slice::from_ref(long)).await.unwrap();
     }
 }
 

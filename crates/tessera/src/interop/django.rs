@@ -372,14 +372,14 @@ pub fn dict_from_record(record: &Record) -> Data {
     if let Some(v) = expiry_value(record.expiry) {
         data.insert(EXPIRY_KEY.to_owned(), v);
     }
-    super::meta::put(super::Profile::Django, &record.meta, &mut data);
+    super::meta::put(&record.meta, &mut data);
     data
 }
 
 /// A record from the session dict as Django holds it: `_session_expiry` becomes the expiry.
 pub fn record_from_dict(mut data: Data, expires_at: OffsetDateTime) -> Record {
     let expiry = expiry_of(data.remove(EXPIRY_KEY).as_ref());
-    let meta = super::meta::take(super::Profile::Django, &mut data);
+    let meta = super::meta::take(&mut data);
     Record::new(data, expiry, expires_at).with_meta(meta)
 }
 
@@ -558,7 +558,6 @@ mod tests {
             datetime!(2030-01-01 0:00 UTC),
         )
         .with_meta(crate::record::Meta {
-            user: Some("1".into()),
             created: Some(datetime!(2029-11-30 0:00 UTC)),
             ..Default::default()
         });

@@ -82,7 +82,7 @@ pub fn dict_from_record(record: &Record, policy: ExpiryPolicy) -> Data {
     if !policy.at_browser_close(record.expiry) {
         data.insert(PERMANENT_KEY.to_owned(), Value::Bool(true));
     }
-    super::meta::put(super::Profile::Flask, &record.meta, &mut data);
+    super::meta::put(&record.meta, &mut data);
     data
 }
 
@@ -93,7 +93,7 @@ pub fn record_from_dict(
     expires_at: OffsetDateTime,
 ) -> Record {
     let permanent = data.remove(PERMANENT_KEY) == Some(Value::Bool(true));
-    let meta = super::meta::take(super::Profile::Flask, &mut data);
+    let meta = super::meta::take(&mut data);
     Record::new(data, expiry_of(policy, permanent), expires_at).with_meta(meta)
 }
 

@@ -1,17 +1,20 @@
 //! Where the Python profiles keep a session's [`Meta`]: the user under the framework's own key,
 //! the rest under `_tessera` in the session dict.
 //!
-//! The user stays in the dict (Django's `_auth_user_id`, Flask-Login's `_user_id`): Python
-//! apps and Rust handlers read it there, and [`Meta::user`] is a view of it. `_tessera`
+//! The user stays in the dict (Django's `_auth_user_id`, Flask-Login's `_user_id`), where
+//! Python apps and Rust handlers read it ([`Record::user_of`]); [`Meta::user`] is tessera's
+//! own profile's place for it and stays `None` here. `_tessera`
 //! (`{"c": created, "s": seen, "a": user agent, "i": client}`, Unix seconds) is tessera's
 //! own: it leaves the dict when a record is read and returns when it is written, so handlers
-//! never see it, and a Python app that saves the session carries it along untouched.
+//! never see it, and a Python app that saves the session carries it along untouched. The
+//! middleware writes it only when a setting needs it (`SESSION_ABSOLUTE_TIMEOUT`,
+//! `SESSION_RECORD_DEVICES`); otherwise the dict is exactly the framework's.
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::Profile;
-use crate::record::{Data, Meta};
+use crate::record::{Data, Meta, Record};
 
 /// The session-dict key of tessera's metadata in the Python profiles.
 pub const META_KEY: &str = "_tessera";
@@ -37,14 +40,10 @@ impl Profile {
     }
 }
 
-/// The metadata in a Python session dict: `_tessera` is taken out of `data`; the user is read
-/// from the framework's key and left in place. A `_tessera` that is not tessera's shape stays
-/// in the dict as data.
-pub(crate) fn take(profile: Profile, data: &mut Data) -> Meta {
+/// The metadata in a Python session dict: `_tessera` is taken out of `data`. A `_tessera`
+/// that is not tessera's shape stays in the dict as data.
+pub(crate) fn take(data: &mut Data) -> Meta {
     let mut meta = Meta::default();
-    if let Some(key) = profile.user_key() {
-        meta.user = data.get(key).and_then(user_of);
-    }
     let Some(Value::Object(fields)) = data.get(META_KEY) else {
         return meta;
     };
@@ -69,13 +68,8 @@ pub(crate) fn take(profile: Profile, data: &mut Data) -> Meta {
     meta
 }
 
-/// Puts `meta` back into a Python session dict: `_tessera` when anything but the user is set,
-/// and the user under the framework's key if the dict lacks it.
-pub(crate) fn put(profile: Profile, meta: &Meta, data: &mut Data) {
-    if let (Some(key), Some(user)) = (profile.user_key(), &meta.user) {
-        data.entry(key.to_owned())
-            .or_insert_with(|| Value::String(user.clone()));
-    }
+/// Puts `meta` back into a Python session dict as `_tessera`, when anything is set.
+pub(crate) fn put(meta: &Meta, data: &mut Data) {
     let mut fields = Map::new();
     let mut at = |k: &str, t: Option<OffsetDateTime>| {
         if let Some(t) = t {
@@ -94,9 +88,21 @@ pub(crate) fn put(profile: Profile, meta: &Meta, data: &mut Data) {
     }
 }
 
+impl Record {
+    /// The user this record's session belongs to under `profile`: [`Meta::user`] in tessera's
+    /// own profile, the framework's key in the session dict in the Python ones
+    /// ([`Profile::user_key`]).
+    pub fn user_of(&self, profile: Profile) -> Option<String> {
+        match profile.user_key() {
+            Some(key) => self.data.get(key).and_then(user_value),
+            None => self.meta.user.clone(),
+        }
+    }
+}
+
 /// A user id as the frameworks store it: a string (Django's `pk.value_to_string`, Flask-Login's
 /// `str(get_id())`), or a number some apps put there.
-fn user_of(v: &Value) -> Option<String> {
+pub(crate) fn user_value(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -117,35 +123,43 @@ mod tests {
     #[test]
     fn round_trips_through_the_dict() {
         let meta = Meta {
-            user: Some("42".into()),
+            user: None,
             created: Some(datetime!(2030-01-01 0:00 UTC)),
             seen: Some(datetime!(2030-01-02 0:00 UTC)),
             agent: Some("curl".into()),
             client: None,
         };
-        let mut dict = data(json!({"cart": 1}));
-        put(Profile::Django, &meta, &mut dict);
+        let mut dict = data(json!({"cart": 1, "_auth_user_id": "42"}));
+        put(&meta, &mut dict);
         assert_eq!(
             Value::Object(dict.clone().into_iter().collect()),
             json!({"cart": 1, "_auth_user_id": "42", "_tessera": {"c": 1893456000, "s": 1893542400, "a": "curl"}})
         );
-        let back = take(Profile::Django, &mut dict);
+        let back = take(&mut dict);
         assert_eq!(back, meta);
         assert_eq!(
-            Value::Object(dict.into_iter().collect()),
+            Value::Object(dict.clone().into_iter().collect()),
             json!({"cart": 1, "_auth_user_id": "42"}),
-            "the user stays where Django reads it; _tessera leaves the data"
+            "_tessera leaves the data"
         );
+        let record = Record::new(dict, crate::Expiry::Default, datetime!(2030-01-01 0:00 UTC));
+        assert_eq!(
+            record.user_of(Profile::Django).as_deref(),
+            Some("42"),
+            "the user stays where Django reads it"
+        );
+        assert_eq!(record.user_of(Profile::Native), None);
     }
 
     #[test]
     fn a_dict_without_metadata_is_left_alone() {
         let mut dict = data(json!({"_user_id": 7, "_tessera": "not ours"}));
-        let meta = take(Profile::FlaskSession, &mut dict);
-        assert_eq!(meta.user.as_deref(), Some("7"));
+        assert_eq!(take(&mut dict), Meta::default());
         assert_eq!(dict.len(), 2, "a foreign _tessera stays data");
+        let record = Record::new(dict, crate::Expiry::Default, datetime!(2030-01-01 0:00 UTC));
+        assert_eq!(record.user_of(Profile::FlaskSession).as_deref(), Some("7"));
         let mut empty = Data::new();
-        put(Profile::Flask, &Meta::default(), &mut empty);
+        put(&Meta::default(), &mut empty);
         assert!(empty.is_empty(), "empty metadata writes nothing");
     }
 }

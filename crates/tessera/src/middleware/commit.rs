@@ -66,12 +66,19 @@ fn meta_of(
     device: Option<&Device>,
     now: OffsetDateTime,
 ) -> Meta {
+    if !keeps_meta(config, state) {
+        return Meta::default();
+    }
     let mut meta = state.meta.clone();
-    meta.user = state.user();
-    if meta.created.is_none() && (meta.user.is_some() || config.timeouts.absolute.is_some()) {
+    // The Python profiles keep the user in the data.
+    let user = state.user().is_some();
+    if state.user_key.is_some() {
+        meta.user = None;
+    }
+    if meta.created.is_none() && (user || config.timeouts.absolute.is_some()) {
         meta.created = Some(now);
     }
-    if meta.user.is_some() {
+    if user {
         meta.seen = Some(now);
         if let Some(device) = device {
             meta.agent.clone_from(&device.agent);
@@ -81,6 +88,14 @@ fn meta_of(
         (meta.seen, meta.agent, meta.client) = (None, None, None);
     }
     meta
+}
+
+/// Whether the session's record carries [`Meta`]: always in tessera's own profile; in the
+/// Python ones, whose session dict the Python app reads too, only when a setting needs it (an
+/// absolute timeout needs the start, device recording the device), so by default tessera
+/// writes the dict exactly as the framework would.
+fn keeps_meta(config: &SessionConfig, state: &State) -> bool {
+    state.user_key.is_none() || config.timeouts.absolute.is_some() || config.devices.on
 }
 
 /// The deadline of a session saved or touched at `now`: its expiry's, capped by the idle and
@@ -177,7 +192,7 @@ fn plan(config: &SessionConfig, state: &State, rotated: bool, now: &Now<'_>) -> 
                 .seen
                 .is_none_or(|seen| now.get() - seen >= SEEN_EVERY)
         };
-        if state.user().is_some() && seen_behind() {
+        if keeps_meta(config, state) && state.user().is_some() && seen_behind() {
             return Plan::Save;
         }
         return Plan::Touch(id.clone(), state.expiry);
@@ -406,8 +421,8 @@ async fn save_new(
             .profile
             .generate_id()
             .map_err(crate::store::Error::from)?;
-        if let Some(user) = &record.meta.user {
-            enter(shared, store, user, &id, record.expires_at).await?;
+        if let Some(user) = record.user_of(config.profile) {
+            enter(shared, store, &user, &id, record.expires_at).await?;
         }
         // A new id that collides (at least 165 random bits: astronomically unlikely) is never
         // overwritten: another one is drawn.
@@ -547,8 +562,8 @@ async fn write_group(
             }
             break;
         }
-        let entered = match &record.meta.user {
-            Some(user) => enter(shared, store, user, id, record.expires_at).await,
+        let entered = match record.user_of(config.profile) {
+            Some(user) => enter(shared, store, &user, id, record.expires_at).await,
             None => Ok(()),
         };
         if let Err(error) = entered {

@@ -9,7 +9,10 @@ use crate::interop::Profile;
 impl Session {
     /// Keeps the user in the data under `profile`'s framework key ([`Profile::user_key`]).
     pub(crate) fn for_profile(self, profile: Profile) -> Self {
-        self.lock().user_key = profile.user_key();
+        let mut state = self.lock();
+        state.user_key = profile.user_key();
+        state.loaded_user = state.user();
+        drop(state);
         self
     }
 
@@ -19,19 +22,10 @@ impl Session {
     pub fn user(&self) -> Option<String> {
         let mut state = self.lock();
         match state.user_key {
-            Some(key) => {
-                state.read(key);
-                match state.data.get(key) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                }
-            }
-            None => {
-                state.accessed = true;
-                state.meta.user.clone()
-            }
+            Some(key) => state.read(key),
+            None => state.accessed = true,
         }
+        state.user()
     }
 
     /// Names the user this session belongs to: call it at login, with
@@ -82,11 +76,10 @@ impl super::State {
     /// The session's user, read without counting as an access.
     pub(crate) fn user(&self) -> Option<String> {
         match self.user_key {
-            Some(key) => match self.data.get(key) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            },
+            Some(key) => self
+                .data
+                .get(key)
+                .and_then(crate::interop::meta::user_value),
             None => self.meta.user.clone(),
         }
     }

@@ -32,7 +32,7 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::file::{in_time, lock_until, on_blocking_pool};
+use super::file::{create_dir, in_time, lock_until, on_blocking_pool, restricted};
 use super::{Error, UserIndex};
 use crate::clock::SharedClock;
 use crate::id::SessionId;
@@ -112,20 +112,6 @@ fn parse(bytes: &[u8]) -> Option<(i64, SessionId)> {
     let line = std::str::from_utf8(line).ok()?;
     let (until, id) = line.split_once(' ')?;
     Some((until.parse().ok()?, SessionId::parse(id).ok()?))
-}
-
-fn create_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn restricted(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
-    options
 }
 
 /// A missing file or directory taken for nothing there.

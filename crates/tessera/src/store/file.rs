@@ -427,7 +427,8 @@ impl Inner {
     }
 }
 
-fn create_dir(dir: &Path) -> io::Result<()> {
+/// Creates `dir` and its parents, readable by this user only.
+pub(super) fn create_dir(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -435,7 +436,8 @@ fn create_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-fn restricted(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+/// `options` creating files readable by this user only.
+pub(super) fn restricted(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
     options
