@@ -268,7 +268,10 @@ async fn a_postgres_table_holds_no_session_id() {
         return;
     };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let (drop_url, drop_table) = (url.clone(), format!("DROP TABLE IF EXISTS {table}"));
+    let (drop_url, drop_table) = (
+        url.clone(),
+        format!("DROP TABLE IF EXISTS {table}, {table}_users"),
+    );
     // Its own pool: the teardown runs on a runtime of its own, where this test's pool's
     // connections are never polled.
     let _cleanup = support::Teardown::new(move || async move {
@@ -319,7 +322,10 @@ async fn a_cache_and_its_database_hold_no_session_id() {
     let Some(app) = app("postgres and redis", config).await else {
         return;
     };
-    let (drop_url, drop_table) = (url.clone(), format!("DROP TABLE IF EXISTS {table}"));
+    let (drop_url, drop_table) = (
+        url.clone(),
+        format!("DROP TABLE IF EXISTS {table}, {table}_users"),
+    );
     let _cleanup = support::Teardown::new(move || async move {
         let pool = sqlx::PgPool::connect(&drop_url).await.unwrap();
         sqlx::query(&drop_table).execute(&pool).await.unwrap();

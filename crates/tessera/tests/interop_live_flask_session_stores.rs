@@ -530,10 +530,12 @@ async fn flask_session_uses_a_table_tessera_created(name: &str) {
             ))
             .await
             .unwrap();
-            sqlx::query(&format!("DROP TABLE \"{table}\""))
-                .execute(pg.pool())
-                .await
-                .unwrap();
+            for drop in [
+                format!("DROP TABLE \"{table}\""),
+                format!("DROP TABLE IF EXISTS \"{table}_users\""),
+            ] {
+                sqlx::query(&drop).execute(pg.pool()).await.unwrap();
+            }
         }
         "mysql" => {
             // The table SQLAlchemy makes itself, under another name, is the same table.
@@ -553,6 +555,11 @@ async fn flask_session_uses_a_table_tessera_created(name: &str) {
                     .await
                     .unwrap();
             }
+            // The index table the store's migration made beside tessera's.
+            sqlx::query(&format!("DROP TABLE IF EXISTS `{table}_users`"))
+                .execute(&pool)
+                .await
+                .unwrap();
             assert_eq!(seen, json!({"_permanent": true}), "a new session there");
             assert_eq!(made[0], made[1], "tessera's table vs SQLAlchemy's");
         }
