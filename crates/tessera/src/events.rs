@@ -116,3 +116,41 @@ impl fmt::Debug for Hook {
         f.write_str("SessionEvents")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(n: u8) -> SessionEvent {
+        let id = crate::SessionId::parse(&format!("id{n}")).unwrap();
+        SessionEvent::Created {
+            session: SessionHandle::of(&id),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_drops_the_event_instead_of_waiting() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let hook = Hook(Arc::new(tx));
+        // Called from plain code, as a request's commit would: neither call may block.
+        Hook::emit(Some(&hook), || created(1));
+        Hook::emit(Some(&hook), || created(2));
+        assert_eq!(rx.try_recv().unwrap(), created(1));
+        assert!(rx.try_recv().is_err(), "the second event was dropped");
+        drop(rx);
+        Hook::emit(Some(&hook), || created(3));
+    }
+
+    #[test]
+    fn a_closure_is_a_hook() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = seen.clone();
+        let hook = Hook(Arc::new(move |e: SessionEvent| {
+            into.lock().unwrap().push(e);
+        }));
+        Hook::emit(Some(&hook), || created(1));
+        Hook::emit(None, || unreachable!("no hook, no event built"));
+        assert_eq!(*seen.lock().unwrap(), vec![created(1)]);
+    }
+}
