@@ -87,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
-/// The per-user side of the request's session layer: see [`Users`].
+/// The per-user side of the request's session layer: see [`Users`](crate::users::Users).
 impl<S: Send + Sync> FromRequestParts<S> for crate::users::Users {
     type Rejection = SessionRejection;
 
