@@ -61,34 +61,59 @@ const SQLITE: Storage = Storage {
 };
 
 /// Starts the demo on `storage` in `dir` (where its default SQLite file and generated key
-/// go), with no SECRET_KEY, and waits until it answers.
+/// go), with no SECRET_KEY, and waits until it answers. A demo that exits before answering is
+/// started again on another port, twice at most: the free port it was given can be taken by
+/// another test's browser before the demo binds it.
 async fn start_demo(storage: Storage, dir: &Path) -> (Demo, String) {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-demo"));
-    command
-        .args(["--addr", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .env_remove("SECRET_KEY")
-        .env_remove("SESSION_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(url) = storage.url {
-        command.env("SESSION_URL", url);
+    let log = dir.join("demo-stderr.log");
+    for attempt in 1..=3 {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-demo"));
+        command
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .env_remove("SECRET_KEY")
+            .env_remove("SESSION_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(url) = storage.url {
+            command.env("SESSION_URL", url);
+        }
+        let mut demo = Demo(command.spawn().unwrap());
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(format!("{base}/whoami")).await.is_ok() {
+                return (demo, base);
+            }
+            let exited = demo.0.try_wait().unwrap();
+            let said = || std::fs::read_to_string(&log).unwrap_or_default();
+            match exited {
+                Some(status) if attempt < 3 => {
+                    eprintln!(
+                        "browser: the demo on {} exited ({status}), starting it again: {}",
+                        storage.name,
+                        said()
+                    );
+                    break;
+                }
+                Some(status) => panic!(
+                    "the demo on {} did not start ({status}): {}",
+                    storage.name,
+                    said()
+                ),
+                None => assert!(
+                    Instant::now() < deadline,
+                    "the demo on {} did not answer within 30 s: {}",
+                    storage.name,
+                    said()
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    let mut demo = Demo(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/whoami")).await.is_err() {
-        let exited = demo.0.try_wait().unwrap();
-        assert!(
-            exited.is_none() && Instant::now() < deadline,
-            "the demo on {} did not start ({exited:?})",
-            storage.name
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (demo, base)
+    unreachable!("the third attempt either answers or panics")
 }
 
 /// One storage's checks: a chromedriver, a demo, and the browsers the current check opened.
