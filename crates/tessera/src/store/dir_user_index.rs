@@ -32,7 +32,7 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::file::{create_dir, in_time, lock_until, on_blocking_pool, restricted};
+use super::file::{create_dir, in_time, on_blocking_pool, open_locked, restricted};
 use super::{Error, UserIndex};
 use crate::clock::SharedClock;
 use crate::id::SessionId;
@@ -137,15 +137,7 @@ impl State {
     /// The index's lock (the index directory created if absent), held while the file lives.
     fn lock(&self, deadline: Instant) -> io::Result<fs::File> {
         create_dir(&self.dir)?;
-        let file = restricted(
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true),
-        )
-        .open(self.dir.join(LOCK))?;
-        lock_until(&file, deadline)?;
-        Ok(file)
+        open_locked(&self.dir.join(LOCK), deadline)
     }
 
     /// The deadline an entry file holds; `None` if it is absent or unreadable.

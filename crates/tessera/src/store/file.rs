@@ -284,15 +284,7 @@ impl Inner {
     }
 
     fn lock(&self, deadline: Instant) -> io::Result<fs::File> {
-        let file = restricted(
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true),
-        )
-        .open(self.dir.join(LOCK))?;
-        lock_until(&file, deadline)?;
-        Ok(file)
+        open_locked(&self.dir.join(LOCK), deadline)
     }
 
     fn read(path: &Path, now: OffsetDateTime) -> io::Result<Current> {
@@ -425,6 +417,20 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The lock file at `path` (created, readable by this user only, if absent), locked
+/// exclusively by `deadline`; the lock lasts as long as the returned file.
+pub(super) fn open_locked(path: &Path, deadline: Instant) -> io::Result<fs::File> {
+    let file = restricted(
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
+    .open(path)?;
+    lock_until(&file, deadline)?;
+    Ok(file)
 }
 
 /// Creates `dir` and its parents, readable by this user only.
