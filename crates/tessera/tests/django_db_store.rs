@@ -34,6 +34,7 @@ fn options(clock: &ManualClock) -> OpenOptions {
         .with_profile(Profile::Django, ExpiryPolicy::default())
         .with_keys(keys())
         .with_clock(Arc::new(clock.clone()))
+        .with_timeout(sql::TEST_TIMEOUT)
 }
 
 /// Each harness has its own table (created with Django's schema), so clear_expired counts

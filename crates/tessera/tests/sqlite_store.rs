@@ -28,6 +28,7 @@ async fn open_store(path: &std::path::Path, clock: &ManualClock) -> SqliteStore 
     SqliteStore::builder(&url_of(path))
         .unwrap()
         .clock(Arc::new(clock.clone()))
+        .timeout(sql::TEST_TIMEOUT)
         .build()
         .await
         .unwrap()
@@ -44,6 +45,7 @@ async fn harness() -> Option<Harness> {
             .unwrap()
             .table(TABLE)
             .clock(Arc::new(clock.clone()))
+            .timeout(sql::TEST_TIMEOUT)
             .build()
     };
     let (store, peer) = (open().await.unwrap(), open().await.unwrap());
@@ -63,6 +65,7 @@ async fn migrate_concurrently_on_a_fresh_file() {
         SqliteStore::builder(&url_of(&path))
             .unwrap()
             .table("racing_sessions")
+            .timeout(sql::TEST_TIMEOUT)
     };
     sql::migrate_concurrently(builder, &clock).await;
 }
