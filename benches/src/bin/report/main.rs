@@ -1,6 +1,10 @@
-//! Turns the TSV files `benches/run` wrote into `BENCHMARKS.md` and an SVG bar chart.
+//! Turns the TSV files `benches/run` wrote into `BENCHMARKS.md`, an SVG bar chart of
+//! requests/s and two SVG cost curves (against session size and against live sessions),
+//! written beside the bar chart.
 //!
 //! `report <results dir> <markdown out> <svg out> <svg link from the markdown>`
+
+mod curves;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,8 +61,9 @@ const SCENARIO_NAMES: [&str; 4] = [
 ];
 const PEERS: [&str; 2] = ["tower-sessions", "actix-session"];
 
-/// Median requests/s, p50 µs, p99 µs and errors per (framework, store, scenario).
-type Rps = BTreeMap<(String, String, String), (f64, f64, f64, f64)>;
+/// Median requests/s, p50 µs, p99 µs, errors (summed) and the server's CPU µs per request,
+/// per (framework, store, scenario).
+type Rps = BTreeMap<(String, String, String), (f64, f64, f64, f64, f64)>;
 
 fn raw_of(framework: &str) -> &'static str {
     if framework.starts_with("actix") {
@@ -101,6 +106,14 @@ type Ir = BTreeMap<(String, String, String, String), f64>;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (dir, md_out, svg_out, svg_link) = (&args[1], &args[2], &args[3], &args[4]);
+    let (size_out, size_link) = (
+        beside(svg_out, "cost-by-session-size.svg"),
+        beside(svg_link, "cost-by-session-size.svg"),
+    );
+    let (live_out, live_link) = (
+        beside(svg_out, "cost-by-live-sessions.svg"),
+        beside(svg_link, "cost-by-live-sessions.svg"),
+    );
     let machine: Vec<(String, String)> = std::fs::read_to_string(format!("{dir}/machine.tsv"))
         .unwrap_or_default()
         .lines()
@@ -156,7 +169,16 @@ fn main() {
         for (k, rows) in rounds {
             let med = |key: &str| median(rows.iter().map(|r| num(r, key)).collect());
             let errors: f64 = rows.iter().map(|r| num(r, "errors")).sum();
-            rps.insert(k, (med("rps"), med("p50_us"), med("p99_us"), errors));
+            rps.insert(
+                k,
+                (
+                    med("rps"),
+                    med("p50_us"),
+                    med("p99_us"),
+                    errors,
+                    med("cpu_us"),
+                ),
+            );
         }
     }
     let get_rps = |f: &str, s: &str, sc: &str| {
@@ -165,6 +187,13 @@ fn main() {
             .unwrap_or(f64::NAN)
     };
     let rel = |f: &str, s: &str, sc: &str| get_rps(f, s, sc) / get_rps(raw_of(f), "none", sc);
+    let get_cpu = |f: &str, s: &str, sc: &str| {
+        rps.get(&(f.into(), s.into(), sc.into()))
+            .map(|v| v.4)
+            .unwrap_or(f64::NAN)
+    };
+    // The session layer's CPU time per request: the server's minus its raw framework's.
+    let layer_cpu = |f: &str, s: &str, sc: &str| get_cpu(f, s, sc) - get_cpu(raw_of(f), "none", sc);
 
     let mut md = String::new();
     let w = &mut md;
@@ -240,6 +269,10 @@ fn main() {
          (redis, fred, sqlx) and, for update and create, serialising the session.\n\
          - **Requests/s**: `wrk -t1 -c{c}` pinned to CPU 1, the server pinned to CPU 0; 64 \
          sessions rotated by a Lua script; a 1 s warm-up, then {r} rounds of {s} s, medians kept. \
+         *Server CPU µs/request* is the server process's user + system time over a round (from \
+         `/proc/<pid>/stat`) divided by the requests wrk completed in it: wrk's own loopback \
+         cost bounds requests/s and hides a difference of a microsecond or two, the CPU time \
+         does not. *Layer CPU* is that minus the raw framework's. \
          On this shared 2-core machine absolute figures move between runs; ratios to the raw \
          framework measured minutes apart are steadier.\n\
          - **Round trips**: Redis `INFO commandstats` before and after N sequential requests \
@@ -433,16 +466,19 @@ fn main() {
     let _ = writeln!(w, "\n## Requests/s (wrk, medians)\n");
     let _ = writeln!(
         w,
-        "| framework | store | scenario | requests/s | × raw framework | p50 µs | p99 µs | errors |\n|---|---|---|---:|---:|---:|---:|---:|"
+        "| framework | store | scenario | requests/s | × raw framework | server CPU µs/request | p50 µs | p99 µs | errors |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
     );
     for (f, s) in &configs {
         for sc in SCENARIOS {
-            if let Some(&(r, p50, p99, errors)) = rps.get(&(f.clone(), s.clone(), sc.to_owned())) {
+            if let Some(&(r, p50, p99, errors, cpu)) =
+                rps.get(&(f.clone(), s.clone(), sc.to_owned()))
+            {
                 let _ = writeln!(
                     w,
-                    "| {f} | {s} | {sc} | {} | {} | {} | {} | {} |",
+                    "| {f} | {s} | {sc} | {} | {} | {} | {} | {} | {} |",
                     fmt_n(r),
                     fmt_r(rel(f, s, sc)),
+                    fmt_us(cpu),
                     fmt_n(p50),
                     fmt_n(p99),
                     fmt_n(errors)
@@ -456,7 +492,7 @@ fn main() {
     );
     let _ = writeln!(
         w,
-        "| store | scenario | tessera ÷ axum | tower-sessions ÷ axum | tessera vs tower-sessions | actix-session ÷ actix | tessera vs actix-session |\n|---|---|---:|---:|---:|---:|---:|"
+        "| store | scenario | tessera ÷ axum | tower-sessions ÷ axum | tessera vs tower-sessions | actix-session ÷ actix | tessera vs actix-session | layer CPU µs/request: tessera | tower-sessions | actix-session |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for store in [
         "cookie-signed",
@@ -479,12 +515,15 @@ fn main() {
             let b = rel("actix-session", peer_store, sc);
             let _ = writeln!(
                 w,
-                "| {store} | {sc} | {} | {} | {} | {} | {} |",
+                "| {store} | {sc} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_r(t),
                 fmt_r(a),
                 fmt_r(t / a),
                 fmt_r(b),
-                fmt_r(t / b)
+                fmt_r(t / b),
+                fmt_us(layer_cpu("tessera", store, sc)),
+                fmt_us(layer_cpu("tower-sessions", peer_store, sc)),
+                fmt_us(layer_cpu("actix-session", peer_store, sc))
             );
         }
     }
@@ -505,26 +544,50 @@ fn main() {
 
     // Payload growth.
     let _ = writeln!(w, "\n## Session size\n");
+    // The sizes measured, smallest first: 100 (the other tables' session) and the payload
+    // phase's.
+    let mut payloads: Vec<u64> = ir.keys().filter_map(|k| k.3.parse().ok()).collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    let size_names: Vec<String> = payloads.iter().map(|&p| size_name(p)).collect();
     let _ = writeln!(
         w,
-        "Layer instructions per request with a session holding 100 B, 2 KB or 64 KB.\n"
+        "Layer instructions per request with a session holding one user name and a value of \
+         {} (callgrind, as above).\n",
+        size_names.join(", ")
     );
     let _ = writeln!(
         w,
-        "| framework | store | scenario | 100 B | 2 KB | 64 KB |\n|---|---|---|---:|---:|---:|"
+        "![layer instructions per request against session size]({size_link})\n"
     );
+    let _ = writeln!(
+        w,
+        "| framework | store | scenario | {} |\n|---|---|---|{}",
+        size_names.join(" | "),
+        "---:|".repeat(payloads.len())
+    );
+    let mut size_series = Vec::new();
     for (f, s) in &configs {
         for sc in ["read", "update"] {
-            if !get_ir(f, s, sc, "2048").is_finite() {
+            let grown = payloads
+                .iter()
+                .filter(|&&p| p != 100)
+                .any(|p| get_ir(f, s, sc, &p.to_string()).is_finite());
+            if !grown {
                 continue;
             }
-            let _ = writeln!(
-                w,
-                "| {f} | {s} | {sc} | {} | {} | {} |",
-                fmt_n(layer(f, s, sc, "100")),
-                fmt_n(layer(f, s, sc, "2048")),
-                fmt_n(layer(f, s, sc, "65536"))
-            );
+            let costs: Vec<f64> = payloads
+                .iter()
+                .map(|p| layer(f, s, sc, &p.to_string()))
+                .collect();
+            let cells: Vec<String> = costs.iter().map(|&c| fmt_n(c)).collect();
+            let _ = writeln!(w, "| {f} | {s} | {sc} | {} |", cells.join(" | "));
+            size_series.push(curves::Series {
+                label: format!("{f} {s} {sc}"),
+                color: color(f),
+                dashed: sc == "read",
+                points: payloads.iter().map(|&p| p as f64).zip(costs).collect(),
+            });
         }
     }
 
@@ -536,7 +599,9 @@ fn main() {
          runs on sessions among them. Memory is the server's resident set.\n"
     );
     let memory = read_tsv(dir, "memory.tsv");
-    let mut live: BTreeMap<(String, String, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    // (framework, store, live sessions) → each round's (requests/s, p99 µs, CPU µs/request).
+    type LiveRounds = BTreeMap<(String, String, u64), Vec<(f64, f64, f64)>>;
+    let mut live: LiveRounds = BTreeMap::new();
     for r in read_tsv(dir, "live.tsv") {
         live.entry((
             r["framework"].clone(),
@@ -544,12 +609,17 @@ fn main() {
             num(&r, "sessions") as u64,
         ))
         .or_default()
-        .push((num(&r, "rps"), num(&r, "p99_us")));
+        .push((num(&r, "rps"), num(&r, "p99_us"), num(&r, "cpu_us")));
     }
     let _ = writeln!(
         w,
-        "| framework | store | live sessions | read requests/s | p99 µs | server RSS MiB | bytes per session |\n|---|---|---:|---:|---:|---:|---:|"
+        "![server CPU time per read request against live sessions]({live_link})\n"
     );
+    let _ = writeln!(
+        w,
+        "| framework | store | live sessions | read requests/s | server CPU µs/request | p99 µs | server RSS MiB | bytes per session |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut live_series: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
     for ((f, s, n), v) in &live {
         let rss = |count: u64| {
             memory
@@ -565,14 +635,20 @@ fn main() {
         } else {
             "–".into()
         };
+        let cpu = median(v.iter().map(|x| x.2).collect());
         let _ = writeln!(
             w,
-            "| {f} | {s} | {} | {} | {} | {} | {per} |",
+            "| {f} | {s} | {} | {} | {} | {} | {} | {per} |",
             fmt_n(*n as f64),
             fmt_n(median(v.iter().map(|x| x.0).collect())),
+            fmt_us(cpu),
             fmt_n(median(v.iter().map(|x| x.1).collect())),
             fmt_n(rss(*n) / 1024.0),
         );
+        live_series
+            .entry((f.clone(), s.clone()))
+            .or_default()
+            .push((*n as f64, cpu));
     }
 
     hot_session(w, &read_tsv(dir, "hot.tsv"));
@@ -589,6 +665,73 @@ fn main() {
         .cloned()
         .collect();
     std::fs::write(svg_out, svg(&plotted, &rps)).expect("write the svg");
+
+    let size_ticks: Vec<(f64, String)> = payloads
+        .iter()
+        .zip(&size_names)
+        .map(|(&p, name)| (p as f64, name.clone()))
+        .collect();
+    let size_chart = curves::line_chart(
+        "Layer instructions per request against session size (callgrind; read dashed)",
+        "session size",
+        "instructions per request",
+        curves::Scale::Log,
+        &size_ticks,
+        &size_series,
+    );
+    std::fs::write(&size_out, size_chart).expect("write the session-size svg");
+    let mut counts: Vec<u64> = live.keys().map(|k| k.2).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let live_ticks: Vec<(f64, String)> = counts
+        .iter()
+        .map(|&n| (n as f64, fmt_n(n as f64)))
+        .collect();
+    let live_lines: Vec<curves::Series> = live_series
+        .into_iter()
+        .map(|((f, s), points)| curves::Series {
+            label: format!("{f} {s}"),
+            color: color(&f),
+            // In-process stores solid, stores over the network dashed.
+            dashed: s != "memory",
+            points,
+        })
+        .collect();
+    let live_chart = curves::line_chart(
+        "Server CPU µs per read request against live sessions (wrk medians)",
+        "live sessions",
+        "server CPU µs per request",
+        curves::Scale::Linear,
+        &live_ticks,
+        &live_lines,
+    );
+    std::fs::write(&live_out, live_chart).expect("write the live-sessions svg");
+}
+
+/// A payload size as a table heading: `100 B`, `1 KB`, `64 KB`.
+fn size_name(bytes: u64) -> String {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KB", bytes / 1024)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// Microseconds with two decimals, for CPU time per request.
+fn fmt_us(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}")
+    } else {
+        "–".into()
+    }
+}
+
+/// A file beside `path` (same directory), named `name`.
+fn beside(path: &str, name: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{name}"),
+        None => name.to_owned(),
+    }
 }
 
 fn color(framework: &str) -> &'static str {
