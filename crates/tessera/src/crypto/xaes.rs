@@ -13,10 +13,14 @@
 //! Step 1 depends on the key only, so [`Xaes256Gcm::new`] does it once with the key schedule.
 
 use aes::cipher::{BlockEncrypt, KeyInit as _};
-use aes::{Aes256, Block};
+use aes::{Aes256Enc, Block};
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInPlace as _, Error};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use aes_gcm::{AesGcm, Nonce, Tag};
+
+/// AES-256-GCM on the encryption half of AES alone: GCM never decrypts a block, so the
+/// decryption key schedule `aes::Aes256` would also expand for every message is skipped.
+type Aes256Gcm = AesGcm<Aes256Enc, U12>;
 
 /// The key's length in bytes.
 pub(crate) const KEY_LEN: usize = 32;
@@ -28,13 +32,13 @@ pub(crate) const TAG_LEN: usize = 16;
 /// An XAES-256-GCM key with its AES-256 key schedule and CMAC subkey `K1` precomputed.
 #[derive(Clone)]
 pub(crate) struct Xaes256Gcm {
-    aes: Aes256,
+    aes: Aes256Enc,
     k1: u128,
 }
 
 impl Xaes256Gcm {
     pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
-        let aes = Aes256::new(key.into());
+        let aes = Aes256Enc::new(key.into());
         let mut l = Block::default();
         aes.encrypt_block(&mut l);
         let l = u128::from_be_bytes(l.into());
