@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::Value;
 
 fn golden() -> Value {
@@ -205,6 +207,50 @@ fn native_cookies_round_trip() {
         ]);
         assert!(!other_name.ok);
     }
+}
+
+#[test]
+fn native_encrypted_cookies_of_both_formats_decode() {
+    // Sealed by tessera before XAES-256-GCM (XChaCha20-Poly1305), deadline 2100-01-01.
+    let legacy = "_xH9zbptADdmLJUjea4TVI4zLYZJRFDGIoDAlA6U-fuvGB9PpJT3Zftd2GcDPU_4eTxrQu3EnswM1mSu_U5C5ZutSKvgJq475e3gN7SPIL89HoR00W8";
+    let key = "native-cli-secret-key-0123456789abcdefgh";
+    let decode = |value: &str, name: &str| {
+        tessera(&[
+            "cookie",
+            "decode",
+            "--profile",
+            "native",
+            "--secret-key",
+            key,
+            "--cookie-name",
+            name,
+            "--now",
+            "1893456000",
+            value,
+        ])
+    };
+    let run = decode(legacy, "session");
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(json(&run.stdout), json(r#"{"user":"ada","n":[1,2]}"#));
+    assert!(!decode(legacy, "other").ok);
+    let current = tessera(&[
+        "cookie",
+        "encode",
+        "--profile",
+        "native",
+        "--secret-key",
+        key,
+        "--encrypted",
+        "--timestamp",
+        "1893456000",
+        r#"{"user":"ada","n":[1,2]}"#,
+    ]);
+    assert!(current.ok, "{}", current.stderr);
+    let raw = URL_SAFE_NO_PAD.decode(&current.stdout).unwrap();
+    assert_eq!(raw[0], 0x01, "encoded in the versioned XAES-256-GCM format");
+    let run = decode(&current.stdout, "session");
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(json(&run.stdout), json(r#"{"user":"ada","n":[1,2]}"#));
 }
 
 #[test]

@@ -42,7 +42,9 @@ pub trait CookieCodec: fmt::Debug + Send + Sync + 'static {
 pub enum CookieFormat {
     /// Readable by the client, tamper-proof: keyed BLAKE3 over the cookie name and the value.
     Signed,
-    /// Unreadable and tamper-proof: XChaCha20-Poly1305 with the cookie name as associated data.
+    /// Unreadable and tamper-proof: XAES-256-GCM (random 192-bit nonces) with the cookie name
+    /// as associated data ([`Sealer`]). Cookies encrypted by earlier versions of tessera
+    /// (XChaCha20-Poly1305) still decode, and are sent again in the current format.
     Encrypted,
 }
 
@@ -81,7 +83,8 @@ pub enum CookieError {
 pub struct Decoded {
     /// The session.
     pub record: Record,
-    /// True when a fallback key accepted it: it should be sent again under the current key.
+    /// True when it should be sent again: a fallback key accepted it, or it is in an older
+    /// format (an encrypted cookie sealed with XChaCha20-Poly1305 by an earlier tessera).
     pub rotated: bool,
 }
 
@@ -310,6 +313,26 @@ mod tests {
         );
         let value = old.encode("session", &record(Data::new()), NOW).unwrap();
         assert!(new.decode("session", &value, NOW).unwrap().rotated);
+    }
+
+    #[test]
+    fn legacy_encrypted_cookies_decode_and_ask_to_be_sent_again() {
+        let codec = NativeCookieCodec::new(CookieFormat::Encrypted, &keys('a'), true);
+        let rec = record(Data::from([("user".to_owned(), json!("ada"))]));
+        let mut plaintext = vec![0];
+        plaintext.extend_from_slice(&rec.encode());
+        let legacy = crate::crypto::legacy_seal(
+            &SecretKey::new("a".repeat(32)).unwrap(),
+            "session",
+            &plaintext,
+        );
+        let decoded = codec.decode("session", &legacy, NOW).unwrap();
+        assert_eq!(decoded.record, rec);
+        assert!(decoded.rotated, "an old-format cookie is sent again");
+        let again = codec.encode("session", &decoded.record, NOW).unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&again).unwrap()[0], 0x01);
+        assert!(!codec.decode("session", &again, NOW).unwrap().rotated);
+        assert!(codec.decode("other", &legacy, NOW).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!   [concurrent requests](Session#concurrent-requests)), `Vary: Cookie`;
 //! - [`Storage`]: signed or encrypted cookie sessions, or a server-side
 //!   [`SessionStore`](store::SessionStore) picked by URL;
-//! - key rotation, keyed BLAKE3 signatures, XChaCha20-Poly1305 encryption, 256-bit ids from the OS.
+//! - key rotation, keyed BLAKE3 signatures, XAES-256-GCM encryption, 256-bit ids from the OS.
 //!
 //! ## Quick start
 //!

@@ -12,6 +12,8 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -213,6 +215,34 @@ async fn rotated_keys_still_verify_and_are_resigned() {
             .data()
             .is_empty());
     }
+}
+
+/// An encrypted cookie session `{"user":"ada","n":[1,2]}` under `KEY`, deadline 2100, sealed by
+/// tessera before XAES-256-GCM (XChaCha20-Poly1305, no version byte).
+const LEGACY_ENCRYPTED_COOKIE: &str = "session=VKHegBrcpQVxDkSiOxeZBJjXTBSYpACc6mSmnVQO3ZLPns__cDad5RhJzlk-NR2bMFZ8PJeiqSg4YiZcAEjad_GX9MdrXjEtKNfiYbSmstDjs7ZXiGE";
+
+#[tokio::test]
+async fn legacy_encrypted_cookies_are_read_and_reissued_in_the_current_format() {
+    // Without a refresh every response, only the format change sends the cookie again.
+    let app = app(
+        Storage::Cookie(CookieFormat::Encrypted),
+        base().refresh_each_request(false),
+    );
+    let reply = send(&app, "/all", Some(LEGACY_ENCRYPTED_COOKIE)).await;
+    assert_eq!(reply.data().get("user"), Some(&json!("ada")));
+    assert_eq!(reply.data().get("n"), Some(&json!([1, 2])));
+    assert_eq!(reply.set_cookie.len(), 1, "the cookie is sent again");
+    let reissued = reply.cookie();
+    let value = reissued.strip_prefix("session=").unwrap();
+    let raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+    assert_eq!(raw[0], 0x01, "in the versioned XAES-256-GCM format");
+    let again = send(&app, "/all", Some(&reissued)).await;
+    assert_eq!(again.data().get("user"), Some(&json!("ada")));
+    assert!(
+        again.set_cookie.is_empty(),
+        "a current-format cookie is not sent again: {:?}",
+        again.set_cookie
+    );
 }
 
 #[tokio::test]

@@ -9,8 +9,11 @@
 mod keys;
 mod sealed;
 mod signed;
+mod xaes;
 
 pub use keys::{KeyError, KeyRing, SecretKey, MIN_SECRET_LEN};
+#[cfg(test)]
+pub(crate) use sealed::legacy_seal;
 pub use sealed::{Opened, SealError, Sealer};
 pub use signed::{SignatureError, Signer, Verified};
 
@@ -22,8 +25,11 @@ pub enum Purpose {
     IdCookie,
     /// Signing a cookie that holds the whole session.
     SignedCookie,
-    /// Encrypting a cookie that holds the whole session.
+    /// Encrypting a cookie that holds the whole session (XAES-256-GCM).
     EncryptedCookie,
+    /// Opening a cookie that holds the whole session, encrypted with XChaCha20-Poly1305 by an
+    /// earlier version of tessera.
+    LegacyEncryptedCookie,
     /// Hashing session ids into the keys a server-side store keeps records under
     /// (`SESSION_HASH_IDS`).
     IdHash,
@@ -34,7 +40,9 @@ impl Purpose {
         match self {
             Self::IdCookie => b"tessera/v1/id-cookie/blake3",
             Self::SignedCookie => b"tessera/v1/signed-cookie/blake3",
-            Self::EncryptedCookie => b"tessera/v1/encrypted-cookie/xchacha20poly1305",
+            Self::EncryptedCookie => b"tessera/v1/encrypted-cookie/xaes-256-gcm",
+            // Kept as it was, so that cookies sealed before XAES-256-GCM still open.
+            Self::LegacyEncryptedCookie => b"tessera/v1/encrypted-cookie/xchacha20poly1305",
             Self::IdHash => b"tessera/v1/id-hash/blake3",
         }
     }
