@@ -142,7 +142,7 @@ impl CookieCodec for NativeCookieCodec {
         record: &Record,
         _now: OffsetDateTime,
     ) -> Result<String, CookieError> {
-        let json = record.encode();
+        let json = record.encode_json();
         let deflated = if self.compress {
             deflate_if_smaller(&json)
         } else {
