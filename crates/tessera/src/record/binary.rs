@@ -177,11 +177,18 @@ mod tests {
             &[BINARY_V1, 0x90],
             &[BINARY_V1, 0x80],
             // {"d": {1: 2}, "x": 0}: a key that is not a string.
-            &[BINARY_V1, 0x82, 0xa1, b'd', 0x81, 0x01, 0x02, 0xa1, b'x', 0x00],
+            &[
+                BINARY_V1, 0x82, 0xa1, b'd', 0x81, 0x01, 0x02, 0xa1, b'x', 0x00,
+            ],
             // {"d": {"k": bin8 "ab"}, "x": 0}: bytes are not a JSON value.
-            &[BINARY_V1, 0x82, 0xa1, b'd', 0x81, 0xa1, b'k', 0xc4, 0x02, b'a', b'b', 0xa1, b'x', 0x00],
+            &[
+                BINARY_V1, 0x82, 0xa1, b'd', 0x81, 0xa1, b'k', 0xc4, 0x02, b'a', b'b', 0xa1, b'x',
+                0x00,
+            ],
             // A string claiming 4 GiB in a few bytes.
-            &[BINARY_V1, 0x81, 0xa1, b'd', 0x81, 0xdb, 0xff, 0xff, 0xff, 0xff],
+            &[
+                BINARY_V1, 0x81, 0xa1, b'd', 0x81, 0xdb, 0xff, 0xff, 0xff, 0xff,
+            ],
             // A map claiming 4 billion entries.
             &[BINARY_V1, 0xdf, 0xff, 0xff, 0xff, 0xff],
             // Invalid UTF-8 in a key.
@@ -212,7 +219,11 @@ mod tests {
         for (depth, ok) in [(125, true), (126, false)] {
             let r = Record::new(data(json!({"k": nested(depth)})), Expiry::Default, AT);
             assert_eq!(Record::decode(&r.encode()).is_ok(), ok, "binary, {depth}");
-            assert_eq!(Record::decode(&r.encode_json()).is_ok(), ok, "JSON, {depth}");
+            assert_eq!(
+                Record::decode(&r.encode_json()).is_ok(),
+                ok,
+                "JSON, {depth}"
+            );
         }
     }
 }
