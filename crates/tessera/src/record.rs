@@ -76,8 +76,8 @@ enum Cause {
     Json(serde_json::Error),
     #[error(transparent)]
     Binary(rmp_serde::decode::Error),
-    #[error("{0} bytes follow the binary record")]
-    Trailing(usize),
+    #[error("bytes follow the binary record")]
+    Trailing,
     #[error("the record starts with neither `{{` (JSON) nor a known version byte")]
     UnknownFormat,
 }

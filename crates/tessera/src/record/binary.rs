@@ -1,6 +1,9 @@
 //! The binary form of a record: a version byte, then MessagePack of the JSON form's fields.
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::de::{Deserializer as _, Visitor};
+use serde::{Deserialize as _, Serialize};
 
 use super::{Cause, DecodeError, WireIn, WireOut};
 
@@ -26,17 +29,36 @@ pub(super) fn encode(wire: &WireOut<'_>) -> Option<Vec<u8>> {
 }
 
 /// The fields of a binary record, `bytes` being what follows its version byte.
-pub(super) fn decode(mut bytes: &[u8]) -> Result<WireIn, DecodeError> {
-    // Read through `&mut &[u8]` so what is left afterwards shows trailing bytes.
-    let mut deserializer = rmp_serde::Deserializer::new(&mut bytes);
+pub(super) fn decode(bytes: &[u8]) -> Result<WireIn, DecodeError> {
+    let binary = |e| DecodeError(Cause::Binary(e));
+    // Borrowing the input (strings are copied once, into the record) rather than reading it
+    // through `io::Read`, which copies each string twice: half the instructions on large
+    // sessions.
+    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
     deserializer.set_max_depth(MAX_DEPTH);
-    let wire = serde::Deserialize::deserialize(&mut deserializer)
-        .map_err(|e| DecodeError(Cause::Binary(e)))?;
-    drop(deserializer);
-    if !bytes.is_empty() {
-        return Err(DecodeError(Cause::Trailing(bytes.len())));
+    let wire = WireIn::deserialize(&mut deserializer).map_err(binary)?;
+    // That reader does not say how much it read, so look for the start of another value: at
+    // the end of the input there is no marker to read.
+    match deserializer.deserialize_any(Nothing) {
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Ok(wire)
+        }
+        _ => Err(DecodeError(Cause::Trailing)),
     }
-    Ok(wire)
+}
+
+/// A visitor that takes nothing: any value is an error, found without reading past its
+/// marker (or past a string's bytes).
+struct Nothing;
+
+impl<'de> Visitor<'de> for Nothing {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the end of the record")
+    }
 }
 
 #[cfg(test)]
@@ -167,9 +189,20 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(Record::decode(&bytes[..len]).is_err(), "cut at {len}");
         }
-        let mut trailing = bytes.clone();
-        trailing.push(0);
-        assert!(Record::decode(&trailing).is_err());
+        // Whatever follows the record, a value or a part of one, is refused.
+        for tail in [
+            &[0x00][..],
+            &[0x91],
+            &[0x91, 0x01],
+            &[0xc1],
+            &[0xd9],
+            &[0xa3, b'a'],
+            &[0xc0],
+        ] {
+            let mut trailing = bytes.clone();
+            trailing.extend_from_slice(tail);
+            assert!(Record::decode(&trailing).is_err(), "{tail:x?}");
+        }
         for bad in [
             &[BINARY_V1][..],
             &[BINARY_V1, 0xc0],
