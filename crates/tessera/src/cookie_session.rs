@@ -93,6 +93,10 @@ enum Protection {
 
 /// tessera's own cookie sessions: the native record, signed or encrypted.
 ///
+/// The payload is the record's compact JSON ([`Record::encode_json`]), not the binary form the
+/// server-side stores keep: a signed cookie stays readable by the client, and app servers of an
+/// earlier release (during a rolling upgrade) still read it. Decoding takes either form.
+///
 /// ```
 /// use tessera::cookie_session::{CookieCodec, CookieFormat, NativeCookieCodec};
 /// use tessera::crypto::{KeyRing, SecretKey};
