@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +37,54 @@ def raw_deflate(data):
 
 def compact(value):
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def msgpack(value):
+    """MessagePack of a JSON value, smallest forms first (as rmp writes them); floats are
+    always float 64, as tessera writes them."""
+    if value is None:
+        return b"\xc0"
+    if value is True or value is False:
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        if 0 <= value < 0x80 or -32 <= value < 0:
+            return struct.pack(">b" if value < 0 else ">B", value)
+        for lo, hi, tag, fmt in [
+            (0, 1 << 8, 0xCC, ">B"), (0, 1 << 16, 0xCD, ">H"), (0, 1 << 32, 0xCE, ">I"),
+            (0, 1 << 64, 0xCF, ">Q"), (-(1 << 7), 0, 0xD0, ">b"), (-(1 << 15), 0, 0xD1, ">h"),
+            (-(1 << 31), 0, 0xD2, ">i"), (-(1 << 63), 0, 0xD3, ">q"),
+        ]:
+            if lo <= value < hi:
+                return bytes([tag]) + struct.pack(fmt, value)
+        raise ValueError(value)
+    if isinstance(value, float):
+        return b"\xcb" + struct.pack(">d", value)
+
+    def header(n, fix, fix_max, tags):
+        if n < fix_max:
+            return bytes([fix | n])
+        for tag, fmt, limit in tags:
+            if n < limit:
+                return bytes([tag]) + struct.pack(fmt, n)
+        raise ValueError(n)
+
+    if isinstance(value, str):
+        b = value.encode()
+        tags = [(0xD9, ">B", 1 << 8), (0xDA, ">H", 1 << 16), (0xDB, ">I", 1 << 32)]
+        return header(len(b), 0xA0, 32, tags) + b
+    if isinstance(value, list):
+        tags = [(0xDC, ">H", 1 << 16), (0xDD, ">I", 1 << 32)]
+        return header(len(value), 0x90, 16, tags) + b"".join(map(msgpack, value))
+    if isinstance(value, dict):
+        tags = [(0xDE, ">H", 1 << 16), (0xDF, ">I", 1 << 32)]
+        body = b"".join(msgpack(k) + msgpack(v) for k, v in value.items())
+        return header(len(value), 0x80, 16, tags) + body
+    raise TypeError(value)
+
+
+def binary_record(record):
+    """tessera's binary record: the version byte 0x01, then MessagePack of the record map."""
+    return b"\x01" + msgpack(record)
 
 
 class Corpus:
@@ -77,10 +126,11 @@ def main():
         expiry = expiries[i % len(expiries)]
         if expiry != "default":
             record["e"] = expiry
-        natives.append((name, compact(record)))
+        natives.append((name, compact(record), binary_record(record)))
 
-    for name, json_bytes in natives:
+    for name, json_bytes, binary in natives:
         c.add("record_native", name, json_bytes)
+        c.add("record_native", f"binary {name}", binary)
         c.add("cookie_native_signed", f"json {name}", b"\x01" + json_bytes)
         c.add("cookie_native_signed", f"deflated {name}", b"\x02" + raw_deflate(json_bytes))
         c.add("cookie_native_encrypted", f"json {name}", b"\x01\x00" + json_bytes)

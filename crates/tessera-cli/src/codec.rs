@@ -62,29 +62,43 @@ pub(crate) fn run(command: Command) -> Outcome {
                 let data = decode_record(&bytes).map_err(|e| e.to_string())?;
                 Ok(print(&data))
             }
+            RecordProfile::Native => {
+                let bytes = STANDARD
+                    .decode(value.trim())
+                    .map_err(|_| "the value is not base64 (pass the stored bytes as base64)")?;
+                let record = Record::decode(&bytes).map_err(|e| e.to_string())?;
+                // The JSON form: what an operator can read, and `record encode` takes back.
+                String::from_utf8(record.encode_json()).map_err(|e| e.to_string())
+            }
         },
         Command::Record(RecordCommand::Encode {
             profile,
             keys,
             timestamp,
             json,
-        }) => {
-            let data = parse(&json)?;
-            match profile {
-                RecordProfile::Django => {
-                    let ring = django_ring(keys.secret_key.as_deref(), &keys.fallback_keys)?;
-                    let json = pyjson::dumps_map(&data, Keys::AsGiven, Ascii::Escape);
-                    let ts = at(timestamp)?.unix_timestamp();
-                    Ok(DjangoSigner::new(&ring, SESSION_DATA_SALT).dumps_json(&json, ts, true))
+        }) => match profile {
+            RecordProfile::Native => {
+                if timestamp.is_some() {
+                    return Err("tessera's records carry their deadline as `x`".into());
                 }
-                RecordProfile::FlaskSession => {
-                    if timestamp.is_some() {
-                        return Err("Flask-Session records carry no timestamp".into());
-                    }
-                    Ok(STANDARD.encode(encode_record(&data)))
-                }
+                let record = Record::decode(json.trim().as_bytes())
+                    .map_err(|_| "the record must be a JSON object with `d` and `x`")?;
+                Ok(STANDARD.encode(record.encode()))
             }
-        }
+            RecordProfile::Django => {
+                let data = parse(&json)?;
+                let ring = django_ring(keys.secret_key.as_deref(), &keys.fallback_keys)?;
+                let json = pyjson::dumps_map(&data, Keys::AsGiven, Ascii::Escape);
+                let ts = at(timestamp)?.unix_timestamp();
+                Ok(DjangoSigner::new(&ring, SESSION_DATA_SALT).dumps_json(&json, ts, true))
+            }
+            RecordProfile::FlaskSession => {
+                if timestamp.is_some() {
+                    return Err("Flask-Session records carry no timestamp".into());
+                }
+                Ok(STANDARD.encode(encode_record(&parse(&json)?)))
+            }
+        },
         // The store commands are run by `main`, never here.
         _ => Err("not a codec command".into()),
     }

@@ -103,7 +103,7 @@ enum CookieCommand {
 enum RecordCommand {
     /// Print a stored record as JSON.
     #[command(
-        after_help = "Examples:\n  tessera record decode --profile django --secret-key \"$SECRET_KEY\" '.eJxVjTsOg…:1r31eq:…'\n  tessera record decode --profile flask-session 'gqR1c2VyomFk…'   # base64 of the msgpack"
+        after_help = "Examples:\n  tessera record decode --profile django --secret-key \"$SECRET_KEY\" '.eJxVjTsOg…:1r31eq:…'\n  tessera record decode --profile flask-session 'gqR1c2VyomFk…'   # base64 of the msgpack\n  tessera record decode --profile native 'AYKhZIGkdXNlcqNhZGGheM5w29iA'   # base64 of tessera's record"
     )]
     Decode {
         /// The record's format.
@@ -111,12 +111,14 @@ enum RecordCommand {
         profile: RecordProfile,
         #[command(flatten)]
         keys: OptionalKeys,
-        /// Django's `session_data`, or base64 of Flask-Session's msgpack value.
+        /// Django's `session_data`, or base64 of Flask-Session's msgpack value or of tessera's
+        /// own record (binary, or the JSON of earlier releases); tessera's prints the whole
+        /// record (`d` data, `e` expiry, `x` deadline, …), the others the session dict.
         value: String,
     },
     /// Print the stored record for a session given as JSON.
     #[command(
-        after_help = "Example:\n  tessera record encode --profile flask-session '{\"_permanent\": true, \"user\": \"ada\"}'"
+        after_help = "Examples:\n  tessera record encode --profile flask-session '{\"_permanent\": true, \"user\": \"ada\"}'\n  tessera record encode --profile native '{\"d\": {\"user\": \"ada\"}, \"x\": 1893456000}'"
     )]
     Encode {
         /// The record's format.
@@ -127,7 +129,8 @@ enum RecordCommand {
         /// Django only: sign at this Unix time.
         #[arg(long, value_name = "UNIX_SECONDS")]
         timestamp: Option<i64>,
-        /// The session as a JSON object.
+        /// The session as a JSON object; for `native`, the whole record as `record decode`
+        /// prints it. Prints base64 of the bytes, except Django's (text already).
         json: String,
     },
 }
@@ -184,6 +187,8 @@ enum RecordProfile {
     Django,
     /// Flask-Session 0.8's msgpack records.
     FlaskSession,
+    /// tessera's own record, as its server-side stores keep it.
+    Native,
 }
 
 fn main() -> ExitCode {

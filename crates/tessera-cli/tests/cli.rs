@@ -209,6 +209,43 @@ fn native_cookies_round_trip() {
     }
 }
 
+/// tessera's own stored records: binary, or the JSON of earlier releases, shown as JSON; the
+/// JSON shown encodes back to the same binary record.
+#[test]
+fn native_records_decode_and_encode() {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let record = r#"{"d":{"f":1.0,"user":"ada"},"e":"browser_close","x":1893456000,"u":"42"}"#;
+    let encoded = tessera(&["record", "encode", "--profile", "native", record]);
+    assert!(encoded.ok, "{}", encoded.stderr);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&encoded.stdout)
+        .unwrap();
+    assert_eq!(bytes[0], 0x01, "the binary record");
+    for stored in [encoded.stdout.clone(), b64(record.as_bytes())] {
+        let run = tessera(&["record", "decode", "--profile", "native", &stored]);
+        assert!(run.ok, "{}", run.stderr);
+        assert_eq!(run.stdout, record, "byte for byte, 1.0 still a float");
+    }
+    for bad in [
+        &["record", "decode", "--profile", "native", "AQ=="][..],
+        &[
+            "record",
+            "encode",
+            "--profile",
+            "native",
+            r#"{"user":"ada"}"#,
+        ],
+    ] {
+        let run = tessera(bad);
+        assert!(
+            !run.ok && run.stderr.lines().count() == 1,
+            "{bad:?}: {}",
+            run.stderr
+        );
+    }
+}
+
 #[test]
 fn native_encrypted_cookies_of_both_formats_decode() {
     // Sealed by tessera before XAES-256-GCM (XChaCha20-Poly1305), deadline 2100-01-01.

@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     data.insert("_fresh".into(), true.into());
     let now = OffsetDateTime::now_utc();
     let record = Record::new(data, Expiry::Default, now + Duration::days(31));
-    println!("typical session: {} bytes of JSON", record.encode().len());
+    println!(
+        "typical session: {} bytes of JSON (what cookies carry), {} as the binary record",
+        record.encode_json().len(),
+        record.encode().len()
+    );
     println!("| format | cookie value bytes |");
     println!("|---|---|");
     let id = SessionId::generate()?;

@@ -96,6 +96,10 @@ enum Protection {
 
 /// tessera's own cookie sessions: the native record, signed or encrypted.
 ///
+/// The payload is the record's compact JSON ([`Record::encode_json`]), not the binary form the
+/// server-side stores keep: a signed cookie stays readable by the client, and app servers of an
+/// earlier release (during a rolling upgrade) still read it. Decoding takes either form.
+///
 /// ```
 /// use tessera::cookie_session::{CookieCodec, CookieFormat, NativeCookieCodec};
 /// use tessera::crypto::{KeyRing, SecretKey};
@@ -145,7 +149,7 @@ impl CookieCodec for NativeCookieCodec {
         record: &Record,
         _now: OffsetDateTime,
     ) -> Result<String, CookieError> {
-        let json = record.encode();
+        let json = record.encode_json();
         let deflated = if self.compress {
             deflate_if_smaller(&json)
         } else {

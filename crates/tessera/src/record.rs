@@ -60,10 +60,33 @@ impl Meta {
     }
 }
 
+mod binary;
+
+pub use binary::BINARY_V1;
+
 /// A record could not be decoded: the store holds something that is not a session.
 #[derive(Debug, thiserror::Error)]
 #[error("the stored session record is not valid")]
-pub struct DecodeError(#[from] serde_json::Error);
+pub struct DecodeError(#[source] Cause);
+
+/// Why a record did not decode; kept private so the formats' error types stay out of the API.
+#[derive(Debug, thiserror::Error)]
+enum Cause {
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error(transparent)]
+    Binary(rmp_serde::decode::Error),
+    #[error("bytes follow the binary record")]
+    Trailing,
+    #[error("the record starts with neither `{{` (JSON) nor a known version byte")]
+    UnknownFormat,
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        Self(Cause::Json(e))
+    }
+}
 
 #[derive(Serialize)]
 struct WireOut<'a> {
@@ -136,9 +159,11 @@ impl Record {
         self.expires_at <= now
     }
 
-    /// tessera's native encoding: compact JSON `{"d": data, "e": expiry, "x": unix seconds}`,
-    /// with the [`Meta`] fields that are set: `u` user, `c` created, `s` seen (unix seconds),
-    /// `a` user agent, `i` client address.
+    /// tessera's native encoding, what server-side stores keep: the version byte
+    /// [`BINARY_V1`] followed by MessagePack of the same fields as
+    /// [`encode_json`](Self::encode_json) (a map keyed `d`, `e`, `x`, and the [`Meta`] fields
+    /// that are set). Smaller and cheaper to read than JSON for large sessions; the JSON values
+    /// keep their exact types (an integral float stays a float).
     ///
     /// ```
     /// use tessera::{Expiry, Record};
@@ -148,11 +173,37 @@ impl Record {
     /// data.insert("user".into(), "ada".into());
     /// let record = Record::new(data, Expiry::Default, datetime!(2030-01-01 0:00 UTC));
     /// let bytes = record.encode();
-    /// assert_eq!(bytes, br#"{"d":{"user":"ada"},"x":1893456000}"#);
+    /// assert_eq!(bytes[0], tessera::record::BINARY_V1);
     /// assert_eq!(Record::decode(&bytes).unwrap(), record);
     /// ```
     pub fn encode(&self) -> Vec<u8> {
-        let wire = WireOut {
+        binary::encode(&self.wire()).unwrap_or_else(|| self.encode_json())
+    }
+
+    /// The record as compact JSON `{"d": data, "e": expiry, "x": unix seconds}`, with the
+    /// [`Meta`] fields that are set: `u` user, `c` created, `s` seen (unix seconds), `a` user
+    /// agent, `i` client address. tessera's cookie sessions carry this form; operator tools
+    /// show and export it; [`Record::decode`] reads it, as every tessera version wrote it
+    /// before the binary form.
+    ///
+    /// ```
+    /// use tessera::{Expiry, Record};
+    /// use time::macros::datetime;
+    ///
+    /// let mut data = tessera::Data::new();
+    /// data.insert("user".into(), "ada".into());
+    /// let record = Record::new(data, Expiry::Default, datetime!(2030-01-01 0:00 UTC));
+    /// let bytes = record.encode_json();
+    /// assert_eq!(bytes, br#"{"d":{"user":"ada"},"x":1893456000}"#);
+    /// assert_eq!(Record::decode(&bytes).unwrap(), record);
+    /// ```
+    pub fn encode_json(&self) -> Vec<u8> {
+        // Serialising string-keyed maps of JSON values into a Vec cannot fail.
+        serde_json::to_vec(&self.wire()).unwrap_or_default()
+    }
+
+    fn wire(&self) -> WireOut<'_> {
+        WireOut {
             d: &self.data,
             e: self.expiry,
             x: self.expires_at,
@@ -161,14 +212,20 @@ impl Record {
             s: self.meta.seen,
             a: self.meta.agent.as_deref(),
             i: self.meta.client.as_deref(),
-        };
-        // Serialising string-keyed maps of JSON values into a Vec cannot fail.
-        serde_json::to_vec(&wire).unwrap_or_default()
+        }
     }
 
-    /// Decodes [`Record::encode`]'s output.
+    /// Decodes either form, by its first byte: `{` is [`encode_json`](Self::encode_json)'s
+    /// JSON (records stored before the binary form keep loading), [`BINARY_V1`] is
+    /// [`encode`](Self::encode)'s; anything else is an error. Nesting deeper than 128 arrays
+    /// and maps is refused in both forms (serde_json's limit), so a hostile record cannot
+    /// exhaust the stack.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let wire: WireIn = serde_json::from_slice(bytes)?;
+        let wire: WireIn = match bytes.split_first() {
+            Some((b'{', _)) => serde_json::from_slice(bytes)?,
+            Some((&BINARY_V1, rest)) => binary::decode(rest)?,
+            _ => return Err(DecodeError(Cause::UnknownFormat)),
+        };
         let meta = Meta {
             user: wire.u,
             created: wire.c,
@@ -223,6 +280,7 @@ mod tests {
         assert_eq!(record.data["h"].as_f64(), Some(1e-25));
         assert_eq!(record.data["k"].as_f64(), Some(5e-324));
         assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        assert_eq!(Record::decode(&record.encode_json()).unwrap(), record);
     }
 
     #[test]
@@ -238,6 +296,7 @@ mod tests {
         ] {
             let r = Record::new(data.clone(), expiry, datetime!(2030-01-01 0:00 UTC));
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+            assert_eq!(Record::decode(&r.encode_json()).unwrap(), r);
         }
     }
 
@@ -245,7 +304,7 @@ mod tests {
     fn meta_round_trips_and_is_absent_when_empty() {
         let at = datetime!(2030-01-01 0:00 UTC);
         let plain = Record::new(Data::new(), Expiry::Default, at);
-        assert_eq!(plain.encode(), br#"{"d":{},"x":1893456000}"#);
+        assert_eq!(plain.encode_json(), br#"{"d":{},"x":1893456000}"#);
         let meta = Meta {
             user: Some("42".into()),
             created: Some(at - Duration::hours(2)),
@@ -255,15 +314,23 @@ mod tests {
         };
         let r = plain.with_meta(meta);
         assert_eq!(
-            r.encode(),
+            r.encode_json(),
             br#"{"d":{},"x":1893456000,"u":"42","c":1893448800,"s":1893455940,"a":"Firefox","i":"192.0.2.7"}"#
         );
         assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        assert_eq!(Record::decode(&r.encode_json()).unwrap(), r);
     }
 
     #[test]
     fn garbage_is_a_decode_error() {
-        for bad in [&b""[..], b"null", b"{\"d\":1}", b"\xff\xfe", b"{\"d\":{}}"] {
+        for bad in [
+            &b""[..],
+            b"null",
+            b"{\"d\":1}",
+            b"\xff\xfe",
+            b"{\"d\":{}}",
+            b" {\"d\":{},\"x\":1}",
+        ] {
             assert!(Record::decode(bad).is_err());
         }
     }

@@ -243,9 +243,10 @@ async fn listing_skips_what_is_not_this_stores_session() {
         .save(&other, &record(at), Expected::Absent)
         .await
         .unwrap();
-    // The header before it held the deadline and id: loads, but cannot be listed.
+    // The header before it held the deadline and id (and the JSON record of then): loads,
+    // but cannot be listed.
     let mut content = b"3\n".to_vec();
-    content.extend(record(at).encode());
+    content.extend(record(at).encode_json());
     std::fs::write(ours.path_of(&old), content).unwrap();
     std::fs::write(dir.path().join(".tmp-x.session-0"), b"1 0 abc\n{}").unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"1 0 abc\n{}").unwrap();
@@ -264,6 +265,12 @@ async fn listing_skips_what_is_not_this_stores_session() {
     );
     let size = std::fs::metadata(ours.path_of(&mine)).unwrap().len();
     assert_eq!(listed[0].size, size, "the file's length");
+    // What the store wrote is the binary record after the header.
+    let written = std::fs::read(ours.path_of(&mine)).unwrap();
+    let newline = written.iter().position(|b| *b == b'\n').unwrap();
+    assert_eq!(written[newline + 1], tessera::record::BINARY_V1);
+    let stored = Record::decode(&written[newline + 1..]).unwrap();
+    assert_eq!(stored.data, record(at).data);
 }
 
 /// Every file under `dir`, depth first.

@@ -135,3 +135,59 @@ async fn user_index_is_a_sorted_set_per_user_that_expires_with_its_last_entry() 
         );
     }
 }
+
+/// A value written before the binary record (`<version>\n` and the JSON record) still loads,
+/// and the next save writes the binary form over it.
+#[tokio::test]
+async fn a_json_record_written_before_still_loads() {
+    use redis::Commands as _;
+    use std::time::Duration as StdDuration;
+    use tessera::store::redis::RedisStore;
+    use tessera::store::{Expected, OpenOptions, SessionStore as _};
+    use tessera::SessionId;
+
+    let options = OpenOptions::default()
+        .with_key_prefix(format!("{}:", support::unique("tessera-test:")))
+        .with_timeout(StdDuration::from_secs(5));
+    let Some(store) = tessera::conformance::server_or_skip(
+        &format!("redis at {}", url()),
+        RedisStore::connect(&url(), &options).await,
+    ) else {
+        return;
+    };
+    let id = SessionId::generate().unwrap();
+    let key = store.key(&id);
+    let deadline = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let json = format!(
+        r#"{{"d":{{"f":1.0,"n":7,"s":"é"}},"e":"browser_close","x":{deadline},"u":"ada"}}"#
+    );
+    let old = format!("3\n{json}");
+    let mut con = redis::Client::open(url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = con.set_ex(&key, old.as_bytes(), 3600).unwrap();
+
+    let loaded = store
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("the JSON record loads");
+    assert_eq!(loaded.version.get(), 3);
+    assert_eq!(loaded.record.expiry, tessera::Expiry::BrowserClose);
+    assert_eq!(loaded.record.meta.user.as_deref(), Some("ada"));
+    assert!(loaded.record.data["f"].is_f64());
+    assert_eq!(loaded.record.data["s"], "é");
+
+    let _ = store
+        .save(&id, &loaded.record, Expected::Version(loaded.version))
+        .await
+        .unwrap();
+    let raw: Vec<u8> = con.get(&key).unwrap();
+    let _: () = con.del(&key).unwrap();
+    assert_eq!(&raw[..2], b"4\n");
+    assert_eq!(raw[2], tessera::record::BINARY_V1, "{raw:?}");
+    let again = tessera::Record::decode(&raw[2..]).unwrap();
+    assert_eq!(again.data, loaded.record.data);
+    assert!(again.data["f"].is_f64());
+}

@@ -187,3 +187,43 @@ async fn without_migration_a_missing_index_table_turns_the_index_off() {
     )
     .await;
 }
+
+/// A row written before the binary record, its `data` the JSON record, still loads; the next
+/// save writes the binary form.
+#[tokio::test]
+async fn a_json_row_written_before_still_loads() {
+    let clock = ManualClock::starting_now();
+    let (path, _cleanup) = temp_db();
+    let store = open_store(&path, &clock).await;
+    let id = SessionId::generate().unwrap();
+    let key = format!("session:{}", id.expose());
+    let deadline = tessera::clock::Clock::now(&clock).unix_timestamp() + 3600;
+    let json = format!(r#"{{"d":{{"f":2.0,"n":[1,-2]}},"x":{deadline},"u":"ada"}}"#);
+    sqlx::query(
+        "INSERT INTO tessera_sessions (id, data, expires_at, version) VALUES (?1, ?2, ?3, 5)",
+    )
+    .bind(&key)
+    .bind(json.as_bytes())
+    .bind(deadline)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let loaded = store.load(&id).await.unwrap().expect("the JSON row loads");
+    assert_eq!(loaded.version.get(), 5);
+    assert!(loaded.record.data["f"].is_f64());
+    assert_eq!(loaded.record.meta.user.as_deref(), Some("ada"));
+    let _ = store
+        .save(&id, &loaded.record, Expected::Version(loaded.version))
+        .await
+        .unwrap();
+    let (data,): (Vec<u8>,) = sqlx::query_as("SELECT data FROM tessera_sessions WHERE id = ?1")
+        .bind(&key)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(data[0], tessera::record::BINARY_V1);
+    assert_eq!(
+        tessera::Record::decode(&data).unwrap().data,
+        loaded.record.data
+    );
+}

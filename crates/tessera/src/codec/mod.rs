@@ -6,7 +6,7 @@
 //!
 //! | profile | codec | bytes | versions |
 //! |---|---|---|---|
-//! | `native` | [`NativeCodec`] | [`Record::encode`]'s compact JSON, deadline included | [`Versioning::Counter`] |
+//! | `native` | [`NativeCodec`] | [`Record::encode`]'s binary record (a version byte, then MessagePack), deadline included; reads the compact JSON of earlier releases too | [`Versioning::Counter`] |
 //! | `flask-session` | [`FlaskSessionCodec`] | Flask-Session 0.8's msgpack dict, `_permanent` included | [`Versioning::ContentHash`] |
 //! | `django` | [`DjangoCodec`] | Django's signed, compressed `session_data` | [`Versioning::ContentHash`] |
 //! | `django`, `flask-session` | [`PickledCodec`] | the session dict in Python's pickle (Django's cache engines, Flask-Session's `filesystem`) | [`Versioning::ContentHash`] |
@@ -104,7 +104,7 @@ pub trait RecordCodec: fmt::Debug + Send + Sync + 'static {
         Versioning::ContentHash
     }
 
-    /// Whether the bytes carry the record's deadline themselves (the native JSON's `x`), so a
+    /// Whether the bytes carry the record's deadline themselves (the native record's `x`), so a
     /// store whose own deadline is approximate (memcached's whole seconds) may prefer it; by
     /// default they do not (Python's formats keep it beside the bytes).
     fn carries_deadline(&self) -> bool {

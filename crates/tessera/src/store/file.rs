@@ -35,7 +35,8 @@ const MAX_HEADER: u64 = 20 + 1 + 21 + 1 + crate::id::MAX_ID_LEN as u64 + 1;
 ///
 /// - **Names**: each session is `<sha256(key_prefix + id) in hex>.session`, so no id can steer
 ///   the path, and stores with different prefixes can share a directory.
-/// - **Content**: `<version> <deadline> <id>\n<record JSON>` ([`Record::encode`]); the
+/// - **Content**: `<version> <deadline> <id>\n<record>`, the record in tessera's binary form
+///   ([`Record::encode`]; files holding its JSON form, as written before, load too); the
 ///   deadline is inside the record, judged by the store's clock. The header repeats it (in
 ///   Unix seconds) with the id, which the name, a hash, does not give back, so that
 ///   [`list`](SessionStore::list) reads only headers. Files written before the header held
@@ -718,7 +719,11 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap(), (Version::new(7), r.clone()));
         let mut bytes = b"8 1700000000 abc\n".to_vec();
         bytes.extend(r.encode());
-        assert_eq!(decode(&bytes).unwrap(), (Version::new(8), r));
+        assert_eq!(decode(&bytes).unwrap(), (Version::new(8), r.clone()));
+        // A file written before the binary form, with the JSON record.
+        let mut bytes = b"9 0 abc\n".to_vec();
+        bytes.extend(r.encode_json());
+        assert_eq!(decode(&bytes).unwrap(), (Version::new(9), r));
         assert!(decode(b"8 1700000000\n{}").is_err());
         assert!(decode(b"8 x abc\n{}").is_err());
         let h = header(b"8 1700000000 abc").unwrap();

@@ -400,7 +400,7 @@ impl SessionStore for MemoryStore {
     }
 
     /// One shard at a time, each copied out under its lock; a record's size is that of its
-    /// data as JSON (what the native record would take).
+    /// data as JSON (about what a stored record takes; nothing here is encoded).
     fn list(&self) -> Listing<'_> {
         Box::pin(async_stream::stream! {
             for shard in &self.inner.shards {

@@ -12,7 +12,8 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{doc, Binary, Bson, DateTime, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
@@ -48,7 +49,7 @@ const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
 /// Which documents hold the codec's bytes: a document layout, not a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// tessera's: `_id`, `data` (the bytes as text), `expires_at`, `version` (a counter).
+    /// tessera's: `_id`, `data` (the bytes, binary), `expires_at`, `version` (a counter).
     Native,
     /// Flask-Session 0.8's: `id`, `val` (the bytes), `expiration`; versions hash `val`.
     FlaskSession,
@@ -86,7 +87,7 @@ impl Layout {
 /// | field | BSON type | holds |
 /// |---|---|---|
 /// | `_id` | string | key prefix + session id |
-/// | `data` | string | the codec's bytes: [`Record::encode`] (compact JSON) |
+/// | `data` | binary | the codec's bytes: [`Record::encode`]'s binary record; documents written before it hold the compact JSON as a string, which loads too |
 /// | `expires_at` | date | the deadline, to the whole second; a TTL index (`expireAfterSeconds: 0`) lets the server delete expired sessions |
 /// | `version` | 64-bit integer | 1 when created, +1 on every write |
 ///
@@ -493,17 +494,20 @@ impl MongoStore {
         bson_date(self.clock.now())
     }
 
-    /// The `data` field of `record`: the codec's bytes as text. Codecs with a version counter
-    /// are tessera's JSON, UTF-8, which the lossy conversion never alters.
-    fn data(&self, id: &SessionId, record: &Record) -> Result<String, Error> {
+    /// The `data` field of `record`: the codec's bytes, as BSON binary (tessera's record is
+    /// not text).
+    fn data(&self, id: &SessionId, record: &Record) -> Result<Bson, Error> {
         let bytes = self
             .codec
             .encode(record)
             .map_err(|e| Error::unencodable(id, e))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(Bson::Binary(Binary {
+            subtype: BinarySubtype::Generic,
+            bytes,
+        }))
     }
 
-    fn document(key: &str, data: &str, expires_at: OffsetDateTime, version: i64) -> Document {
+    fn document(key: &str, data: Bson, expires_at: OffsetDateTime, version: i64) -> Document {
         doc! {
             "_id": key,
             "data": data,
@@ -526,7 +530,7 @@ impl MongoStore {
     async fn replace_expired(
         &self,
         key: &str,
-        data: &str,
+        data: Bson,
         expires_at: OffsetDateTime,
     ) -> Result<Option<Version>, Error> {
         let now = self.now();
@@ -562,14 +566,24 @@ fn version_of(doc: &Document) -> Option<i64> {
 
 /// The record and version in a document of tessera's layout.
 fn decode(codec: &dyn RecordCodec, id: &SessionId, doc: &Document) -> Result<Loaded, Error> {
-    let data = doc.get_str("data").map_err(|e| Error::corrupt(id, e))?;
+    // Binary since the binary record; text (its JSON) before.
+    let data = match doc.get("data") {
+        Some(Bson::Binary(b)) => &b.bytes[..],
+        Some(Bson::String(s)) => s.as_bytes(),
+        _ => {
+            return Err(Error::corrupt(
+                id,
+                "the document has no binary or text `data` field",
+            ))
+        }
+    };
     let expires_at = doc
         .get_datetime("expires_at")
         .map_err(|e| Error::corrupt(id, e))?;
     let expires_at = OffsetDateTime::from_unix_timestamp(expires_at.timestamp_millis() / 1000)
         .map_err(|e| Error::corrupt(id, e))?;
     let record = codec
-        .decode(data.as_bytes(), Some(expires_at))
+        .decode(data, Some(expires_at))
         .map_err(|e| Error::undecodable(id, e))?;
     let version = version_of(doc)
         .and_then(|v| u64::try_from(v).ok())
@@ -612,7 +626,7 @@ impl SessionStore for MongoStore {
                 let data = self.data(id, record)?;
                 let inserted = bounded("save", self.timeout, async {
                     self.collection
-                        .insert_one(Self::document(&key, &data, record.expires_at, 1))
+                        .insert_one(Self::document(&key, data.clone(), record.expires_at, 1))
                         .await
                 })
                 .await;
@@ -620,7 +634,7 @@ impl SessionStore for MongoStore {
                     Ok(_) => Ok(Saved::Written(Version::FIRST)),
                     // The id is taken: take its place only if that session has expired.
                     Err(e) if is_duplicate(&e) => Ok(
-                        match self.replace_expired(&key, &data, record.expires_at).await? {
+                        match self.replace_expired(&key, data, record.expires_at).await? {
                             Some(version) => Saved::Written(version),
                             None => Saved::Conflict,
                         },
@@ -645,7 +659,7 @@ impl SessionStore for MongoStore {
                 } else {
                     let next = Self::document(
                         &key,
-                        &self.data(id, record)?,
+                        self.data(id, record)?,
                         record.expires_at,
                         version.saturating_add(1),
                     );

@@ -143,7 +143,7 @@ impl Connection {
 /// Sessions in Redis, a single server or a Redis Cluster.
 ///
 /// - **Keys**: `<key_prefix><id>` (default prefix `session:`, as Flask-Session), one per session.
-/// - **Values**: `<version>\n<record JSON>`; the version starts at 1 and grows by one with each
+/// - **Values**: `<version>\n<record>`; the version starts at 1 and grows by one with each
 ///   write. The bytes after the header are the profile's codec's (`options.profile`); a codec
 ///   with a foreign layout ([`Versioning::ContentHash`], the `flask-session` profile) has the
 ///   value to itself, and its version is a hash of the value.

@@ -15,7 +15,7 @@
 //! | column | PostgreSQL | MySQL / MariaDB | SQLite | holds |
 //! |---|---|---|---|---|
 //! | `id` | `TEXT` primary key | `VARBINARY(255)` primary key | `TEXT` primary key | key prefix + session id |
-//! | `data` | `BYTEA` | `LONGBLOB` | `BLOB` | [`Record::encode`](crate::Record::encode) (compact JSON) |
+//! | `data` | `BYTEA` | `LONGBLOB` | `BLOB` | [`Record::encode`](crate::Record::encode) (binary; older rows' JSON loads too) |
 //! | `expires_at` | `BIGINT`, indexed | `BIGINT`, indexed | `INTEGER`, indexed | deadline, Unix seconds (UTC) |
 //! | `version` | `BIGINT` | `BIGINT` | `INTEGER` | 1 when created, +1 on every write |
 //!
