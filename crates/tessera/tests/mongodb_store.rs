@@ -128,6 +128,54 @@ async fn the_deadline_stays_a_bson_date_through_every_write() {
 }
 
 #[tokio::test]
+async fn data_is_the_records_json_text_and_a_binary_record_loads_too() {
+    let clock = ManualClock::starting_now();
+    let collection = unique_name("forms");
+    let Some(store) = server_or_skip("mongodb", open_store(&collection, &clock).await) else {
+        return;
+    };
+    let _cleanup = drop_collection(&collection);
+    let mut record = live_record(&clock);
+    std::sync::Arc::make_mut(&mut record.data).insert("user".into(), "ada".into());
+    let id = SessionId::generate().unwrap();
+    assert!(matches!(
+        store.save(&id, &record, Expected::Absent).await.unwrap(),
+        Saved::Written(_)
+    ));
+    let doc = store
+        .collection()
+        .find_one(doc! { "_id": format!("session:{}", id.expose()) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        doc.get_str("data").unwrap().as_bytes(),
+        &record.encode_json()[..],
+        "{doc:?}"
+    );
+    // A document holding the binary record (`Record::encode`), as written by another tool.
+    let other = SessionId::generate().unwrap();
+    let binary = record.encode();
+    assert_eq!(binary[0], tessera::record::BINARY_V1);
+    store
+        .collection()
+        .insert_one(doc! {
+            "_id": format!("session:{}", other.expose()),
+            "data": mongodb::bson::Binary {
+                subtype: mongodb::bson::spec::BinarySubtype::Generic,
+                bytes: binary,
+            },
+            "expires_at": DateTime::from_millis(record.expires_at.unix_timestamp() * 1000),
+            "version": 1_i64,
+        })
+        .await
+        .unwrap();
+    let loaded = store.load(&other).await.unwrap().unwrap();
+    assert_eq!(loaded.record.data, record.data);
+    assert_eq!(loaded.record.data.get("user"), Some(&"ada".into()));
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_an_error_within_the_timeout() {
     let started = std::time::Instant::now();
     let result = MongoStore::builder("mongodb://127.0.0.1:9/?directConnection=true")

@@ -12,8 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{doc, Binary, Bson, DateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
@@ -49,7 +48,7 @@ const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession];
 /// Which documents hold the codec's bytes: a document layout, not a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// tessera's: `_id`, `data` (the bytes, binary), `expires_at`, `version` (a counter).
+    /// tessera's: `_id`, `data` (the record's JSON text), `expires_at`, `version` (a counter).
     Native,
     /// Flask-Session 0.8's: `id`, `val` (the bytes), `expiration`; versions hash `val`.
     FlaskSession,
@@ -87,7 +86,7 @@ impl Layout {
 /// | field | BSON type | holds |
 /// |---|---|---|
 /// | `_id` | string | key prefix + session id |
-/// | `data` | binary | the codec's bytes: [`Record::encode`]'s binary record; documents written before it hold the compact JSON as a string, which loads too |
+/// | `data` | string | the record as compact JSON ([`Record::encode_json`]); a binary `data` ([`Record::encode`]'s form) loads too |
 /// | `expires_at` | date | the deadline, to the whole second; a TTL index (`expireAfterSeconds: 0`) lets the server delete expired sessions |
 /// | `version` | 64-bit integer | 1 when created, +1 on every write |
 ///
@@ -494,17 +493,16 @@ impl MongoStore {
         bson_date(self.clock.now())
     }
 
-    /// The `data` field of `record`: the codec's bytes, as BSON binary (tessera's record is
-    /// not text).
-    fn data(&self, id: &SessionId, record: &Record) -> Result<Bson, Error> {
-        let bytes = self
-            .codec
-            .encode(record)
-            .map_err(|e| Error::unencodable(id, e))?;
-        Ok(Bson::Binary(Binary {
-            subtype: BinarySubtype::Generic,
-            bytes,
-        }))
+    /// The `data` field of `record`: tessera's record as its JSON text
+    /// ([`Record::encode_json`]), this layout being the native codec's, rather than the binary
+    /// form the other stores keep. Text keeps documents readable in the shell, and nx-27017,
+    /// the MongoDB-compatible server the tests run on, fails to replace a document holding
+    /// binary data. A document whose `data` is binary loads too.
+    fn data(&self, _id: &SessionId, record: &Record) -> Result<Bson, Error> {
+        // serde_json writes UTF-8, which the lossy conversion never alters.
+        Ok(Bson::String(
+            String::from_utf8_lossy(&record.encode_json()).into_owned(),
+        ))
     }
 
     fn document(key: &str, data: Bson, expires_at: OffsetDateTime, version: i64) -> Document {
