@@ -498,11 +498,9 @@ impl MongoStore {
     /// form the other stores keep. Text keeps documents readable in the shell, and nx-27017,
     /// the MongoDB-compatible server the tests run on, fails to replace a document holding
     /// binary data. A document whose `data` is binary loads too.
-    fn data(&self, _id: &SessionId, record: &Record) -> Result<Bson, Error> {
+    fn data(record: &Record) -> Bson {
         // serde_json writes UTF-8, which the lossy conversion never alters.
-        Ok(Bson::String(
-            String::from_utf8_lossy(&record.encode_json()).into_owned(),
-        ))
+        Bson::String(String::from_utf8_lossy(&record.encode_json()).into_owned())
     }
 
     fn document(key: &str, data: Bson, expires_at: OffsetDateTime, version: i64) -> Document {
@@ -621,7 +619,7 @@ impl SessionStore for MongoStore {
                 None => Saved::Written(Version::FIRST),
             }),
             Expected::Absent => {
-                let data = self.data(id, record)?;
+                let data = Self::data(record);
                 let inserted = bounded("save", self.timeout, async {
                     self.collection
                         .insert_one(Self::document(&key, data.clone(), record.expires_at, 1))
@@ -657,7 +655,7 @@ impl SessionStore for MongoStore {
                 } else {
                     let next = Self::document(
                         &key,
-                        self.data(id, record)?,
+                        Self::data(record),
                         record.expires_at,
                         version.saturating_add(1),
                     );
