@@ -11,6 +11,20 @@ fn url() -> String {
     std::env::var("TESSERA_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// A store whose keys start with a prefix of its own (returned beside it), so a test can read
+/// and plant raw keys; `None` (after a loud message) when Redis is absent and not required.
+async fn prefixed_store() -> Option<(tessera::store::redis::RedisStore, String)> {
+    let prefix = format!("{}:", support::unique("tessera-test:"));
+    let options = tessera::store::OpenOptions::default()
+        .with_key_prefix(prefix.clone())
+        .with_timeout(std::time::Duration::from_secs(5));
+    let store = tessera::conformance::server_or_skip(
+        &format!("redis at {}", url()),
+        tessera::store::redis::RedisStore::connect(&url(), &options).await,
+    )?;
+    Some((store, prefix))
+}
+
 async fn harness() -> Option<Harness> {
     support::redis_harness::harness(url(), "redis").await
 }
@@ -29,19 +43,11 @@ async fn listing_skips_what_is_not_a_session() {
 #[tokio::test]
 async fn user_index_is_a_sorted_set_per_user_that_expires_with_its_last_entry() {
     use redis::Commands as _;
-    use std::time::Duration as StdDuration;
-    use tessera::store::redis::RedisStore;
-    use tessera::store::{OpenOptions, SessionStore as _};
+    use tessera::store::SessionStore as _;
     use tessera::SessionId;
     use time::{Duration, OffsetDateTime};
 
-    let options = OpenOptions::default()
-        .with_key_prefix(format!("{}:", support::unique("tessera-test:")))
-        .with_timeout(StdDuration::from_secs(5));
-    let Some(store) = tessera::conformance::server_or_skip(
-        &format!("redis at {}", url()),
-        RedisStore::connect(&url(), &options).await,
-    ) else {
+    let Some((store, prefix)) = prefixed_store().await else {
         return;
     };
     let index = store.user_index().unwrap();
@@ -121,7 +127,7 @@ async fn user_index_is_a_sorted_set_per_user_that_expires_with_its_last_entry() 
         "two users share a key: {keys:?}"
     );
     for key in &keys {
-        let rest = key.strip_prefix(&options.key_prefix).unwrap();
+        let rest = key.strip_prefix(&prefix).unwrap();
         assert!(
             SessionId::parse(rest).is_err(),
             "{key} could be a session's key"
@@ -141,18 +147,10 @@ async fn user_index_is_a_sorted_set_per_user_that_expires_with_its_last_entry() 
 #[tokio::test]
 async fn a_json_record_written_before_still_loads() {
     use redis::Commands as _;
-    use std::time::Duration as StdDuration;
-    use tessera::store::redis::RedisStore;
-    use tessera::store::{Expected, OpenOptions, SessionStore as _};
+    use tessera::store::{Expected, SessionStore as _};
     use tessera::SessionId;
 
-    let options = OpenOptions::default()
-        .with_key_prefix(format!("{}:", support::unique("tessera-test:")))
-        .with_timeout(StdDuration::from_secs(5));
-    let Some(store) = tessera::conformance::server_or_skip(
-        &format!("redis at {}", url()),
-        RedisStore::connect(&url(), &options).await,
-    ) else {
+    let Some((store, _)) = prefixed_store().await else {
         return;
     };
     let id = SessionId::generate().unwrap();
