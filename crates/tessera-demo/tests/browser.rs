@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
@@ -20,7 +19,7 @@ use support::browser::{
     artifacts_dir, click, ensure, temp_dir, text, type_into, wait_for_text, Chromedriver, Outcome,
     Screen,
 };
-use support::{free_port, Demo};
+use support::{demo_in, free_port, Demo};
 
 /// What the page shows for a session without a user or a count.
 const NOBODY: &str = "nobody (not logged in)";
@@ -68,15 +67,8 @@ async fn start_demo(storage: Storage, dir: &Path) -> (Demo, String) {
     let log = dir.join("demo-stderr.log");
     for attempt in 1..=3 {
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-demo"));
-        command
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .current_dir(dir)
-            .env_remove("SECRET_KEY")
-            .env_remove("SESSION_URL")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        let mut command = demo_in(dir, port);
+        command.stderr(std::fs::File::create(&log).unwrap());
         if let Some(url) = storage.url {
             command.env("SESSION_URL", url);
         }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -10,20 +10,11 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{free_port, Demo};
+use support::{demo_in, free_port, Demo};
 
 /// Starts the demo in `dir` with no SECRET_KEY or SESSION_URL and waits until it answers.
 async fn start(dir: &Path, port: u16) -> Demo {
-    let child = Command::new(env!("CARGO_BIN_EXE_tessera-demo"))
-        .args(["--addr", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .env_remove("SECRET_KEY")
-        .env_remove("SESSION_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = demo_in(dir, port).stderr(Stdio::null()).spawn().unwrap();
     let demo = Demo(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("http://127.0.0.1:{port}/whoami"))

@@ -4,7 +4,8 @@
 pub mod browser;
 
 use std::net::TcpListener;
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// A running demo process, killed when dropped.
 pub struct Demo(pub Child);
@@ -23,4 +24,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The demo binary set to listen on `127.0.0.1:port` in `dir`, where it makes its own key and
+/// default SQLite file: SECRET_KEY and SESSION_URL are removed from its environment, it logs
+/// warnings only, and its stdout is discarded.
+pub fn demo_in(dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-demo"));
+    command
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("SECRET_KEY")
+        .env_remove("SESSION_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    command
 }
