@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::svg;
+
 /// One line: its label, colour, whether it is dashed, and its (x, y) points.
 pub struct Series {
     pub label: String,
@@ -88,15 +90,7 @@ pub fn line_chart(
         .iter()
         .flat_map(|s| s.points.iter().copied().filter(usable))
         .collect();
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{left}" y="22" font-size="15">{title}</text>"#
-    );
+    let mut s = svg::open(width, height, left, title);
     if points.is_empty() || x_ticks.is_empty() {
         let _ = writeln!(
             s,
@@ -133,15 +127,7 @@ pub fn line_chart(
         top + plot_h - f * plot_h
     };
     for &v in &y_ticks {
-        let y = py(v);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{left}" x2="{:.0}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + plot_w,
-            left - 4.0,
-            y + 4.0,
-            short(v)
-        );
+        svg::grid_line(&mut s, left, left + plot_w, py(v), &short(v));
     }
     for (x, label) in x_ticks {
         let xx = px(*x);

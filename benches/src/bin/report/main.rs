@@ -5,6 +5,7 @@
 //! `report <results dir> <markdown out> <svg out> <svg link from the markdown>`
 
 mod curves;
+mod svg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -760,14 +761,11 @@ fn svg(configs: &[(String, String)], rps: &Rps) -> String {
         .find(|s| max / s <= 6.0)
         .unwrap_or(2e5);
     let top_val = (max / step).ceil() * step;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{left}" y="22" font-size="15">Requests/s per scenario, framework and store (wrk medians, one server core)</text>"#
+    let mut s = svg::open(
+        width,
+        height,
+        left,
+        "Requests/s per scenario, framework and store (wrk medians, one server core)",
     );
     for (i, (sc, name)) in SCENARIOS.iter().zip(SCENARIO_NAMES).enumerate() {
         let x0 = left + (i % 2) as f64 * (panel_w + 40.0);
@@ -780,14 +778,7 @@ fn svg(configs: &[(String, String)], rps: &Rps) -> String {
         let mut v = 0.0;
         while v <= top_val + 1.0 {
             let y = y0 + panel_h - v / top_val * panel_h;
-            let _ = writeln!(
-                s,
-                r##"<line x1="{x0}" x2="{:.0}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"##,
-                x0 + panel_w,
-                x0 - 4.0,
-                y + 4.0,
-                fmt_n(v)
-            );
+            svg::grid_line(&mut s, x0, x0 + panel_w, y, &fmt_n(v));
             v += step;
         }
         for (j, (f, st)) in configs.iter().enumerate() {
