@@ -323,8 +323,9 @@ mod tests {
     fn legacy_encrypted_cookies_decode_and_ask_to_be_sent_again() {
         let codec = NativeCookieCodec::new(CookieFormat::Encrypted, &keys('a'), true);
         let rec = record(Data::from([("user".to_owned(), json!("ada"))]));
+        // What an earlier tessera sealed: the flag byte, then the record's JSON.
         let mut plaintext = vec![0];
-        plaintext.extend_from_slice(&rec.encode());
+        plaintext.extend_from_slice(&rec.encode_json());
         let legacy = crate::crypto::legacy_seal(
             &SecretKey::new("a".repeat(32)).unwrap(),
             "session",
