@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = OffsetDateTime::now_utc();
     let record = Record::new(data, Expiry::Default, now + Duration::days(31));
     println!(
-        "typical session: {} bytes of JSON (what cookies carry), {} as the binary record",
+        "typical session: {} bytes of JSON (what signed cookies carry), {} as the binary record (what encrypted cookies carry)",
         record.encode_json().len(),
         record.encode().len()
     );

@@ -182,7 +182,7 @@ impl Record {
 
     /// The record as compact JSON `{"d": data, "e": expiry, "x": unix seconds}`, with the
     /// [`Meta`] fields that are set: `u` user, `c` created, `s` seen (unix seconds), `a` user
-    /// agent, `i` client address. tessera's cookie sessions carry this form; operator tools
+    /// agent, `i` client address. tessera's signed cookie sessions carry this form; operator tools
     /// show and export it; [`Record::decode`] reads it, as every tessera version wrote it
     /// before the binary form.
     ///
