@@ -26,8 +26,10 @@ pub(crate) enum Change {
     Blind,
     /// Written after reading it: re-applied only while the stored value is the one read.
     Read,
-    /// Computed from the stored value by these functions, in order: re-run on a fresh value.
-    Update(Vec<Updater>),
+    /// Computed from the stored value by these functions, in order (the first, then the
+    /// rest): re-run on a fresh value. The first is kept apart so that the usual single update
+    /// allocates no list.
+    Update(Updater, Vec<Updater>),
 }
 
 impl fmt::Debug for Change {
@@ -35,7 +37,7 @@ impl fmt::Debug for Change {
         match self {
             Self::Blind => f.write_str("Blind"),
             Self::Read => f.write_str("Read"),
-            Self::Update(fs) => write!(f, "Update({})", fs.len()),
+            Self::Update(_, rest) => write!(f, "Update({})", 1 + rest.len()),
         }
     }
 }
@@ -60,7 +62,7 @@ pub(crate) fn note(changes: &mut Changes, key: &str, write: Write, was_read: boo
         None => {
             let change = match write {
                 Write::Overwrite => Change::Blind,
-                Write::Update(f) => Change::Update(vec![f]),
+                Write::Update(f) => Change::Update(f, Vec::new()),
                 Write::Plain if was_read => Change::Read,
                 Write::Plain => Change::Blind,
             };
@@ -68,10 +70,10 @@ pub(crate) fn note(changes: &mut Changes, key: &str, write: Write, was_read: boo
         }
         Some(change) => match (change, write) {
             (change, Write::Overwrite) => *change = Change::Blind,
-            (Change::Update(fs), Write::Update(f)) => fs.push(f),
+            (Change::Update(_, rest), Write::Update(f)) => rest.push(f),
             // A plain write after an update may use the update's result, which came from the
             // stored value: keep it only while that value is unchanged.
-            (change @ Change::Update(_), Write::Plain) => {
+            (change @ Change::Update(..), Write::Plain) => {
                 *change = if was_read {
                     Change::Read
                 } else {
@@ -164,9 +166,9 @@ pub(crate) fn merge(
     let mut data = if cleared { Data::new() } else { base.clone() };
     for (key, change) in changes {
         let value = match change {
-            Change::Update(fs) => {
+            Change::Update(first, rest) => {
                 let mut value = data.get(key).cloned();
-                for f in fs {
+                for f in std::iter::once(first).chain(rest) {
                     value = f(key, value.as_ref()).map_err(|e| Stale {
                         key: key.clone(),
                         update: Some(e),

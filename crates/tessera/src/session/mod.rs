@@ -10,7 +10,7 @@ mod changes;
 mod user;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -188,6 +188,18 @@ impl State {
         self.reads.note_all();
     }
 
+    /// Sets `key` to `value` in this request's data. An existing key's value is replaced in
+    /// place, so the usual update of a key allocates no new key.
+    pub(crate) fn put(&mut self, key: &str, value: Value) {
+        let data = Arc::make_mut(&mut self.data);
+        match data.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                data.insert(key.to_owned(), value);
+            }
+        }
+    }
+
     /// Records a write of `key`.
     fn write(&mut self, key: &str, write: Write) {
         self.modified = true;
@@ -197,6 +209,12 @@ impl State {
     }
 }
 
+/// No data, shared: a session that starts empty allocates its map only when it is written.
+fn empty_data() -> Arc<Data> {
+    static EMPTY: LazyLock<Arc<Data>> = LazyLock::new(Arc::default);
+    Arc::clone(&EMPTY)
+}
+
 impl Session {
     pub(crate) fn new(
         origin: Option<Origin>,
@@ -204,8 +222,10 @@ impl Session {
         policy: ExpiryPolicy,
         clock: SharedClock,
     ) -> Self {
-        let (data, expiry, meta) =
-            record.map_or_else(Default::default, |r| (r.data, r.expiry, r.meta));
+        let (data, expiry, meta) = record.map_or_else(
+            || (empty_data(), Expiry::default(), Meta::default()),
+            |r| (r.data, r.expiry, r.meta),
+        );
         let state = State {
             id: origin.as_ref().and_then(|o| o.id.clone()),
             origin,
@@ -358,7 +378,7 @@ impl Session {
     pub fn insert_value(&self, key: &str, value: Value) {
         let mut state = self.lock();
         state.write(key, Write::Plain);
-        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        state.put(key, value);
     }
 
     /// Sets `key` to `value` whatever a concurrent request stored under it meanwhile, even if
@@ -367,7 +387,7 @@ impl Session {
         let value = serde_json::to_value(value).map_err(|e| ValueError::write(key, e))?;
         let mut state = self.lock();
         state.write(key, Write::Overwrite);
-        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        state.put(key, value);
         Ok(())
     }
 
@@ -423,7 +443,7 @@ impl Session {
                 .map_err(|e| ValueError::write(key, e))
         });
         state.write(key, Write::Update(updater));
-        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        state.put(key, value);
         Ok(next)
     }
 
@@ -437,11 +457,12 @@ impl Session {
         let mut state = self.lock();
         let next = f(state.data.get(key));
         state.write(key, Write::Update(Box::new(move |_, v| Ok(f(v)))));
-        let data = Arc::make_mut(&mut state.data);
         match &next {
-            Some(value) => data.insert(key.to_owned(), value.clone()),
-            None => data.remove(key),
-        };
+            Some(value) => state.put(key, value.clone()),
+            None => {
+                Arc::make_mut(&mut state.data).remove(key);
+            }
+        }
         next
     }
 
@@ -462,7 +483,7 @@ impl Session {
         let updater: Updater =
             Box::new(move |_, current| Ok(Some(current.cloned().unwrap_or_else(|| kept.clone()))));
         state.write(key, Write::Update(updater));
-        Arc::make_mut(&mut state.data).insert(key.to_owned(), value);
+        state.put(key, value);
         Ok(default)
     }
 
@@ -497,7 +518,7 @@ impl Session {
             state.idle_write = true;
             return;
         }
-        state.data = Arc::new(Data::new());
+        state.data = empty_data();
         state.changes.clear();
         state.cleared = true;
         state.modified = true;
@@ -507,7 +528,7 @@ impl Session {
     /// afterwards starts a new session under a new id.
     pub fn flush(&self) {
         let mut state = self.lock();
-        state.data = Arc::new(Data::new());
+        state.data = empty_data();
         state.changes.clear();
         state.cleared = true;
         state.modified = true;

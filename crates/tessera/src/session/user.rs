@@ -50,7 +50,7 @@ impl Session {
         let mut state = self.lock();
         if let Some(key) = state.user_key {
             state.write(key, Write::Overwrite);
-            std::sync::Arc::make_mut(&mut state.data).insert(key.to_owned(), Value::String(user));
+            state.put(key, Value::String(user));
         } else {
             state.modified = true;
             state.accessed = true;
