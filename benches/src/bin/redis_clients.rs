@@ -12,6 +12,9 @@
 //! one call costs the client, with start-up and shutdown cancelled out (`benches/run`, phase
 //! `clients`). Redis: `BENCH_REDIS_URL` (`redis://127.0.0.1:6379/9`); the key is
 //! `tessera-bench-clients:<pid>:<client>:<op>`.
+//!
+//! `op` `probe` instead sends `n` `GET`s, one every 100 ms, and prints each answer or failure:
+//! run it while the server restarts to see whether the client comes back.
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -237,6 +240,64 @@ impl Client {
     }
 }
 
+impl Client {
+    /// One `GET key`, its failure as text: what `probe` sends.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let reply: RedisResult<Value> = match self {
+            Self::Manager(manager, timeout) => {
+                let mut manager = manager.clone();
+                let run = cmd.query_async(&mut manager);
+                match timeout {
+                    Some(after) => match tokio::time::timeout(*after, run).await {
+                        Ok(reply) => reply,
+                        Err(_) => return Err("timed out".into()),
+                    },
+                    None => run.await,
+                }
+            }
+            Self::Multiplexed(connection) => cmd.query_async(&mut connection.clone()).await,
+            Self::Dedicated(dedicated) => dedicated.lock().await.query(&cmd).await,
+            Self::Fred(client) => {
+                use fred::interfaces::ClientLike;
+                let command = fred::types::CustomCommand::new_static(
+                    "GET",
+                    fred::types::ClusterHash::FirstKey,
+                    false,
+                );
+                let values: Vec<fred::types::Value> = vec![key.into()];
+                return match client
+                    .custom::<fred::types::Value, _>(command, values)
+                    .await
+                {
+                    Ok(value) => Option::<Vec<u8>>::from_redis_value(fred_to_redis(value))
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
+        };
+        reply
+            .map_err(|e| e.to_string())
+            .and_then(|v| Option::<Vec<u8>>::from_redis_value(v).map_err(|e| e.to_string()))
+    }
+}
+
+/// `probe`: `n` `GET`s of the key, one every 100 ms, each answer or failure on a line of
+/// stdout (`<ms since start> ok|error <reason>`): whether the client comes back after the
+/// server restarts meanwhile.
+async fn probe(client: &Client, key: &str, n: u64) {
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let line = match client.get(key).await {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("error {}", e.replace('\n', " ")),
+        };
+        println!("{} {line}", start.elapsed().as_millis());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A fred reply as a `redis` value, so every client's reply is decoded by the same code.
 fn fred_to_redis(value: fred::types::Value) -> Value {
     use fred::types::Value as F;
@@ -253,7 +314,7 @@ fn fred_to_redis(value: fred::types::Value) -> Value {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [name, op, n] = &args[..] else {
-        eprintln!("usage: redis_clients <client> <load|save> <n>; clients: {CLIENTS:?}");
+        eprintln!("usage: redis_clients <client> <load|save|probe> <n>; clients: {CLIENTS:?}");
         std::process::exit(2);
     };
     let n: u64 = n.parse().expect("n");
@@ -292,6 +353,12 @@ fn main() {
                 .expect("script load");
         }
         let client = connect(name, &url).await;
+        if op == "probe" {
+            probe(&client, &key, n).await;
+            // The server may be gone: the key expires by itself then.
+            let _: RedisResult<i64> = redis::cmd("DEL").arg(&key).query_async(&mut setup).await;
+            return;
+        }
         let deadline = (unix_ms() + 3_600_000).to_string();
         let mut version: u64 = 1;
         // One warm-up call, then n.
