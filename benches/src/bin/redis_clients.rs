@@ -29,6 +29,7 @@ use tower_sessions_redis_store::fred;
 const CLIENTS: &[&str] = &[
     "manager-timeout",
     "manager",
+    "manager-outer-timeout",
     "multiplexed",
     "multiplexed-no-timeout",
     "dedicated",
@@ -76,8 +77,8 @@ type Loaded = Option<(Vec<u8>, i64, i64, i64)>;
 
 /// A connection of the client under test.
 enum Client {
-    /// `ConnectionManager` as tessera configures it, each call also under a tokio timeout
-    /// (`Some`), as the store's `bounded` puts it, or not (`None`).
+    /// `ConnectionManager` as tessera configures it (or without its response timeout), each
+    /// call also under a tokio timeout (`Some`), as the store's `bounded` puts it, or not.
     Manager(ConnectionManager, Option<Duration>),
     /// `get_multiplexed_async_connection`, with its default response timeout or none.
     Multiplexed(MultiplexedConnection),
@@ -116,18 +117,21 @@ fn unix_ms() -> i64 {
 async fn connect(name: &str, url: &str) -> Client {
     let client = redis::Client::open(url).expect("redis url");
     match name {
-        "manager-timeout" | "manager" => {
-            // As `RedisStore::connect` configures it.
+        "manager-timeout" | "manager" | "manager-outer-timeout" => {
+            // As `RedisStore::connect` configures it; `manager-outer-timeout` without the
+            // response timeout, the store's tokio timeout alone bounding each call.
+            let response_timeout = (name != "manager-outer-timeout").then_some(TIMEOUT);
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(TIMEOUT))
-                .set_response_timeout(Some(TIMEOUT))
+                .set_response_timeout(response_timeout)
                 .set_number_of_retries(2)
                 .set_min_delay(Duration::from_millis(50))
                 .set_max_delay(Duration::from_millis(500));
             let manager = ConnectionManager::new_with_config(client, config)
                 .await
                 .expect("connect");
-            Client::Manager(manager, (name == "manager-timeout").then_some(TIMEOUT))
+            let outer = (name != "manager").then_some(TIMEOUT);
+            Client::Manager(manager, outer)
         }
         "multiplexed" => Client::Multiplexed(
             client

@@ -903,13 +903,18 @@ fn hot_session(w: &mut String, rows: &[Row]) {
 }
 
 /// The clients `redis_clients` measures, in its order, with what each one is.
-const REDIS_CLIENTS: [(&str, &str); 6] = [
+const REDIS_CLIENTS: [(&str, &str); 7] = [
     (
         "manager-timeout",
         "`redis` `ConnectionManager` as tessera configures it (response timeout, 2 retries) \
          under tessera's own tokio timeout: what the store runs today",
     ),
     ("manager", "the same without the outer tokio timeout"),
+    (
+        "manager-outer-timeout",
+        "`ConnectionManager` without a response timeout of its own, under tessera's tokio \
+         timeout alone",
+    ),
     (
         "multiplexed",
         "`redis` `MultiplexedConnection` (`get_multiplexed_async_connection`, its default \
@@ -927,7 +932,8 @@ const REDIS_CLIENTS: [(&str, &str); 6] = [
     (
         "fred",
         "`fred` `Client` with a reconnection policy and a 3 s command timeout (`EVALSHA` as a \
-         custom command)",
+         custom command; its reply converted to a `redis` value, so the same code decodes \
+         every client's)",
     ),
 ];
 
