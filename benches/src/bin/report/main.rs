@@ -653,6 +653,7 @@ fn main() {
     }
 
     hot_session(w, &read_tsv(dir, "hot.tsv"));
+    redis_clients(w, &read_tsv(dir, "redis-clients.tsv"));
 
     std::fs::write(md_out, md).expect("write the markdown");
     // The plot shows the configurations wrk measured (callgrind-only rows have no bar).
@@ -898,5 +899,131 @@ fn hot_session(w: &mut String, rows: &[Row]) {
         .collect();
     if !absent.is_empty() {
         let _ = writeln!(w, "\nAbsent rows: {}.", absent.join("; "));
+    }
+}
+
+/// The clients `redis_clients` measures, in its order, with what each one is.
+const REDIS_CLIENTS: [(&str, &str); 7] = [
+    (
+        "manager-timeout",
+        "`redis` `ConnectionManager` as tessera configures it (response timeout, 2 retries) \
+         under tessera's own tokio timeout: what the store runs today",
+    ),
+    ("manager", "the same without the outer tokio timeout"),
+    (
+        "manager-outer-timeout",
+        "`ConnectionManager` without a response timeout of its own, under tessera's tokio \
+         timeout alone",
+    ),
+    (
+        "multiplexed",
+        "`redis` `MultiplexedConnection` (`get_multiplexed_async_connection`, its default \
+         500 ms response timeout), no reconnection",
+    ),
+    (
+        "multiplexed-no-timeout",
+        "the same with the response timeout off",
+    ),
+    (
+        "dedicated",
+        "one TCP connection behind a mutex, the `redis` crate's command encoding and reply \
+         parser only: no reconnection, no timeout (the floor)",
+    ),
+    (
+        "fred",
+        "`fred` `Client` with a reconnection policy and a 3 s command timeout (`EVALSHA` as a \
+         custom command; its reply converted to a `redis` value, so the same code decodes \
+         every client's)",
+    ),
+];
+
+/// The Redis client alone: instructions per call of the store's two scripts, per client.
+/// Absent from the report when the run did not measure it.
+fn redis_clients(w: &mut String, rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Redis clients alone\n");
+    let _ = writeln!(
+        w,
+        "The commands tessera's Redis store sends per request, without tessera: the `EVALSHA` \
+         of its load script (a 100-byte record, the reply decoded as the store decodes it) and \
+         of its save script (a 100-byte payload), through each client on a single-threaded \
+         tokio runtime. Instructions per call under callgrind, (Ir(2N) − Ir(N)) / N with N = \
+         {} (`src/bin/redis_clients.rs`); the client's user-space work only, not the kernel's \
+         or Redis's.\n",
+        rows[0]["n"]
+    );
+    let _ = writeln!(
+        w,
+        "| client | load | save | what it is |\n|---|---:|---:|---|"
+    );
+    let per_call = |client: &str, op: &str| {
+        rows.iter()
+            .find(|r| r["client"] == client && r["op"] == op)
+            .map(|r| (num(r, "ir_2n") - num(r, "ir_n")) / num(r, "n"))
+            .map_or_else(|| "–".to_owned(), fmt_n)
+    };
+    let mut names: Vec<(&str, &str)> = REDIS_CLIENTS.to_vec();
+    for r in rows {
+        if !names.iter().any(|(n, _)| *n == r["client"]) {
+            names.push((r["client"].as_str(), ""));
+        }
+    }
+    for (client, what) in names {
+        let _ = writeln!(
+            w,
+            "| {client} | {} | {} | {what} |",
+            per_call(client, "load"),
+            per_call(client, "save")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pairs: &[(&str, &str)]) -> Row {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn redis_clients_show_instructions_per_call() {
+        let mut w = String::new();
+        redis_clients(&mut w, &[]);
+        assert!(w.is_empty(), "no section without results");
+        let rows = [
+            row(&[
+                ("client", "manager"),
+                ("op", "load"),
+                ("n", "10"),
+                ("ir_n", "1000"),
+                ("ir_2n", "201000"),
+            ]),
+            row(&[
+                ("client", "fred"),
+                ("op", "save"),
+                ("n", "10"),
+                ("ir_n", "5"),
+                ("ir_2n", "300005"),
+            ]),
+        ];
+        redis_clients(&mut w, &rows);
+        assert!(w.contains("## Redis clients alone"));
+        assert!(w.contains("N = 10 "));
+        let manager = w.lines().find(|l| l.starts_with("| manager |")).unwrap();
+        assert!(
+            manager.starts_with(&format!("| manager | {} | – |", fmt_n(20_000.0))),
+            "{manager}"
+        );
+        let fred = w.lines().find(|l| l.starts_with("| fred |")).unwrap();
+        assert!(
+            fred.starts_with(&format!("| fred | – | {} |", fmt_n(30_000.0))),
+            "{fred}"
+        );
     }
 }
