@@ -251,7 +251,11 @@ impl RedisStore {
             let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout))
+                // No response timeout of the manager's own: the store's timeout around every
+                // call (`bounded`) already bounds it, waiting for a reconnection included, and
+                // a second timer costs about 1,000 instructions per call
+                // (BENCHMARKS.md, "Redis clients alone").
+                .set_response_timeout(None)
                 // Few, short reconnection attempts: a request waiting on a reconnection fails
                 // within its timeout anyway, and the next request starts a new attempt.
                 .set_number_of_retries(2)
