@@ -77,8 +77,8 @@ type Loaded = Option<(Vec<u8>, i64, i64, i64)>;
 
 /// A connection of the client under test.
 enum Client {
-    /// `ConnectionManager` as tessera configures it (or without its response timeout), each
-    /// call also under a tokio timeout (`Some`), as the store's `bounded` puts it, or not.
+    /// `ConnectionManager` with or without a response timeout of its own, each call also under
+    /// a tokio timeout (`Some`), as the store's `bounded` puts it, or not.
     Manager(ConnectionManager, Option<Duration>),
     /// `get_multiplexed_async_connection`, with its default response timeout or none.
     Multiplexed(MultiplexedConnection),
@@ -118,8 +118,9 @@ async fn connect(name: &str, url: &str) -> Client {
     let client = redis::Client::open(url).expect("redis url");
     match name {
         "manager-timeout" | "manager" | "manager-outer-timeout" => {
-            // As `RedisStore::connect` configures it; `manager-outer-timeout` without the
-            // response timeout, the store's tokio timeout alone bounding each call.
+            // `manager-outer-timeout` is how `RedisStore::connect` configures it: no response
+            // timeout, the store's tokio timeout alone bounding each call. The other two keep
+            // the response timeout the store set before.
             let response_timeout = (name != "manager-outer-timeout").then_some(TIMEOUT);
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(TIMEOUT))

@@ -906,14 +906,14 @@ fn hot_session(w: &mut String, rows: &[Row]) {
 const REDIS_CLIENTS: [(&str, &str); 7] = [
     (
         "manager-timeout",
-        "`redis` `ConnectionManager` as tessera configures it (response timeout, 2 retries) \
-         under tessera's own tokio timeout: what the store runs today",
+        "`redis` `ConnectionManager` with a response timeout and 2 retries, under tessera's \
+         own tokio timeout: what the store ran before it dropped the second timer",
     ),
     ("manager", "the same without the outer tokio timeout"),
     (
         "manager-outer-timeout",
         "`ConnectionManager` without a response timeout of its own, under tessera's tokio \
-         timeout alone",
+         timeout alone: what the store runs today",
     ),
     (
         "multiplexed",
