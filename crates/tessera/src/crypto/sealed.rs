@@ -186,7 +186,6 @@ impl Sealer {
     }
 }
 
-/// The version byte, then the cookie name.
 /// Runs `f` on the associated data for the cookie `name`: the version byte, then the name. Built
 /// on the stack for names of up to 63 bytes (every real cookie name), as it is on every seal and
 /// open.
