@@ -39,38 +39,11 @@ const CLIENTS: &[&str] = &[
 /// tessera's store timeout by default (`tessera::store::DEFAULT_STORE_TIMEOUT`).
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A copy of the load script of `crates/tessera/src/store/redis.rs`.
-const LOAD: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then return false end
-local t = redis.call('TIME')
-return {value, redis.call('PTTL', KEYS[1]), t[1], t[2]}
-";
+/// The store's own load script (`crates/tessera/src/store/redis/load.lua`).
+const LOAD: &str = include_str!("../../../crates/tessera/src/store/redis/load.lua");
 
-/// A copy of the save script of `crates/tessera/src/store/redis.rs` (the native layout's).
-const SAVE: &str = r"
-local current = redis.call('GET', KEYS[1])
-local version = 0
-if current then
-  local v = string.match(current, '^(%d+)\n')
-  if not v then return 0 end
-  version = tonumber(v)
-end
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif (not current) or version ~= tonumber(ARGV[1]) then
-  return 0
-end
-local nextv = version + 1
-local t = redis.call('TIME')
-local ttl = tonumber(ARGV[3]) - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-if ttl <= 0 then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%d', nextv) .. '\n' .. ARGV[2], 'PX', ttl)
-end
-return nextv
-";
+/// The store's own save script of the native layout (`crates/tessera/src/store/redis/save.lua`).
+const SAVE: &str = include_str!("../../../crates/tessera/src/store/redis/save.lua");
 
 /// What the load script returns for a live key, as the store reads it.
 type Loaded = Option<(Vec<u8>, i64, i64, i64)>;

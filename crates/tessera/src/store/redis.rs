@@ -45,60 +45,18 @@ use user_index::RedisUserIndex;
 const PROFILES: &[Profile] = &[Profile::Native, Profile::FlaskSession, Profile::Django];
 
 /// Reads the value, its remaining TTL and the server's time, atomically.
-const LOAD: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then return false end
-local t = redis.call('TIME')
-return {value, redis.call('PTTL', KEYS[1]), t[1], t[2]}
-";
+const LOAD: &str = include_str!("redis/load.lua");
 
 /// The conditional write. ARGV: expected version (empty: absent), payload, deadline (Unix ms).
 /// Returns the new version, or 0 on a conflict. A deadline already past on the server's clock
 /// deletes the key (a save of an expired record is a delete).
-const SAVE: &str = r"
-local current = redis.call('GET', KEYS[1])
-local version = 0
-if current then
-  local v = string.match(current, '^(%d+)\n')
-  if not v then return 0 end
-  version = tonumber(v)
-end
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif (not current) or version ~= tonumber(ARGV[1]) then
-  return 0
-end
-local nextv = version + 1
-local t = redis.call('TIME')
-local ttl = tonumber(ARGV[3]) - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-if ttl <= 0 then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%d', nextv) .. '\n' .. ARGV[2], 'PX', ttl)
-end
-return nextv
-";
+const SAVE: &str = include_str!("redis/save.lua");
 
 /// The conditional write of foreign layouts ([`Versioning::ContentHash`]): their records carry
-/// no version, so the token is the first 12 hex digits of the stored value's SHA-1 (`redis.sha1hex`). ARGV: expected
-/// token (empty: absent), payload, deadline (Unix ms). Returns 1, or 0 on a conflict.
-const SAVE_HASHED: &str = r"
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '' then
-  if current then return 0 end
-else
-  if not current then return 0 end
-  if string.sub(redis.sha1hex(current), 1, 12) ~= ARGV[1] then return 0 end
-end
-local t = redis.call('TIME')
-local ttl = tonumber(ARGV[3]) - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-if ttl <= 0 then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-end
-return 1
-";
+/// no version, so the token is the first 12 hex digits of the stored value's SHA-1
+/// (`redis.sha1hex`). ARGV: expected token (empty: absent), payload, deadline (Unix ms).
+/// Returns 1, or 0 on a conflict.
+const SAVE_HASHED: &str = include_str!("redis/save_hashed.lua");
 
 #[derive(Clone)]
 enum Connection {
