@@ -1,16 +1,62 @@
 //! Line charts of cost against a quantity that grows by powers (session size, live sessions):
-//! a logarithmic x axis, one line per framework and store, as SVG.
+//! a logarithmic x axis, one line per framework and store, as SVG. A line's colour says its
+//! framework and its point markers its store, so lines of one framework stay apart.
 
 use std::fmt::Write as _;
 
 use crate::svg;
 
-/// One line: its label, colour, whether it is dashed, and its (x, y) points.
+/// One line: its label, colour, whether it is dashed, the marker of its points, and its
+/// (x, y) points.
 pub struct Series {
     pub label: String,
     pub color: &'static str,
     pub dashed: bool,
+    pub marker: Marker,
     pub points: Vec<(f64, f64)>,
+}
+
+/// The shape drawn at each point of a line (and beside its legend entry).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+}
+
+/// `marker` centred at (`x`, `y`) in `color`, with a hover `title`.
+fn mark(s: &mut String, marker: Marker, x: f64, y: f64, color: &str, title: &str) {
+    let title = format!("<title>{title}</title>");
+    let _ = match marker {
+        Marker::Circle => writeln!(
+            s,
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}">{title}</circle>"#
+        ),
+        Marker::Square => writeln!(
+            s,
+            r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="{color}">{title}</rect>"#,
+            x - 3.5,
+            y - 3.5
+        ),
+        Marker::Triangle => writeln!(
+            s,
+            r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}">{title}</polygon>"#,
+            y - 4.5,
+            x - 4.5,
+            y + 3.5,
+            x + 4.5,
+            y + 3.5
+        ),
+        Marker::Diamond => writeln!(
+            s,
+            r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="{color}">{title}</polygon>"#,
+            y - 4.5,
+            x + 4.5,
+            y + 4.5,
+            x - 4.5
+        ),
+    };
 }
 
 /// The y axis: linear from zero, or logarithmic (for costs spanning orders of magnitude).
@@ -172,15 +218,8 @@ pub fn line_chart(
             line.color
         );
         for &(x, y) in &pts {
-            let _ = writeln!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{}: {}</title></circle>"#,
-                px(x),
-                py(y),
-                line.color,
-                line.label,
-                short(y)
-            );
+            let title = format!("{}: {}", line.label, short(y));
+            mark(&mut s, line.marker, px(x), py(y), line.color, &title);
         }
         let lx = left + plot_w + 30.0;
         let _ = writeln!(
@@ -191,6 +230,14 @@ pub fn line_chart(
             lx + 30.0,
             legend_y + 4.0,
             line.label
+        );
+        mark(
+            &mut s,
+            line.marker,
+            lx + 12.0,
+            legend_y,
+            line.color,
+            &line.label,
         );
         legend_y += 16.0;
     }
@@ -218,16 +265,29 @@ mod tests {
 
     #[test]
     fn a_chart_draws_each_series_and_skips_bad_points() {
-        let series = [Series {
-            label: "tessera memory".into(),
-            color: "#000",
-            dashed: false,
-            points: vec![(100.0, 10.0), (1024.0, f64::NAN), (65536.0, 40.0)],
-        }];
+        let series = [
+            Series {
+                label: "tessera memory".into(),
+                color: "#000",
+                dashed: false,
+                marker: Marker::Circle,
+                points: vec![(100.0, 10.0), (1024.0, f64::NAN), (65536.0, 40.0)],
+            },
+            Series {
+                label: "tessera redis".into(),
+                color: "#000",
+                dashed: false,
+                marker: Marker::Square,
+                points: vec![(100.0, 20.0), (65536.0, 80.0)],
+            },
+        ];
         let ticks = [(100.0, "100 B".to_owned()), (65536.0, "64 KB".to_owned())];
         let svg = line_chart("t", "x", "y", Scale::Linear, &ticks, &series);
-        assert_eq!(svg.matches("<circle").count(), 2);
+        // Two usable points and the legend's marker for each line, each in its own shape.
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("<rect x=").count(), 3);
         assert!(svg.contains("tessera memory"));
+        assert!(svg.contains("tessera redis"));
         let empty = line_chart("t", "x", "y", Scale::Log, &ticks, &[]);
         assert!(empty.contains("not measured"));
     }

@@ -459,6 +459,93 @@ fn main() {
             }
         }
     }
+    // Round two's targets: encrypted cookies against actix-session's private cookie, large
+    // sessions against tower-sessions, and absolute budgets. The budgets were set for tessera
+    // applied with `Router::layer`, so they are compared with this table's figure plus axum's
+    // own cost of that layer level (the reference row above).
+    for sc in ["read", "update", "create"] {
+        let t = layer("tessera", "cookie-encrypted", sc, "100");
+        let p = layer("actix-session", "cookie-encrypted", sc, "100");
+        if t.is_finite() {
+            target_rows.push(format!(
+                "| layer instructions ≤ 0.7× actix-session, cookie-encrypted | {sc} | {} | {} | {} | {} |",
+                fmt_n(t),
+                fmt_n(p),
+                fmt_r(t / p),
+                if t / p <= 0.7 { "yes" } else { "**no**" }
+            ));
+        }
+    }
+    for store in ["redis", "postgres"] {
+        for sc in ["read", "update"] {
+            let t = layer("tessera", store, sc, "65536");
+            let p = layer("tower-sessions", store, sc, "65536");
+            if t.is_finite() {
+                target_rows.push(format!(
+                    "| 64 KB session: layer instructions ≤ tower-sessions, {store} | {sc} | {} | {} | {} | {} |",
+                    fmt_n(t),
+                    fmt_n(p),
+                    fmt_r(t / p),
+                    if t / p <= 1.0 { "yes" } else { "**no**" }
+                ));
+            }
+        }
+    }
+    for (store, budgets) in [
+        (
+            "memory",
+            [("read", 5_950.0), ("update", 10_700.0), ("create", 8_700.0)],
+        ),
+        (
+            "redis",
+            [
+                ("read", 22_000.0),
+                ("update", 39_000.0),
+                ("create", 27_000.0),
+            ],
+        ),
+    ] {
+        for (sc, budget) in budgets {
+            let t = layer("tessera", store, sc, "100") + axum_layer;
+            if t.is_finite() {
+                target_rows.push(format!(
+                    "| layer instructions with `Router::layer` ≤ {}, {store} | {sc} | {} | – | {} | {} |",
+                    fmt_n(budget),
+                    fmt_n(t),
+                    fmt_r(t / budget),
+                    if t <= budget { "yes" } else { "**no**" }
+                ));
+            }
+        }
+    }
+    let memory_rows = read_tsv(dir, "memory.tsv");
+    let per_session = |framework: &str, count: u64| {
+        let rss = |n: u64| {
+            memory_rows
+                .iter()
+                .find(|r| {
+                    r["framework"] == framework
+                        && r["store"] == "memory"
+                        && num(r, "sessions") as u64 == n
+                })
+                .map(|r| num(r, "rss_kib"))
+                .unwrap_or(f64::NAN)
+        };
+        (rss(count) - rss(0)) * 1024.0 / count as f64
+    };
+    let (t, p) = (
+        per_session("tessera", 1_000_000),
+        per_session("tower-sessions", 1_000_000),
+    );
+    if t.is_finite() {
+        target_rows.push(format!(
+            "| MemoryStore bytes per live session at 1,000,000 sessions ≤ 700 | fill | {} | {} | {} | {} |",
+            fmt_n(t),
+            fmt_n(p),
+            fmt_r(t / p),
+            if t <= 700.0 { "yes" } else { "**no**" }
+        ));
+    }
     for r in target_rows {
         let _ = writeln!(w, "{r}");
     }
@@ -554,7 +641,9 @@ fn main() {
     let _ = writeln!(
         w,
         "Layer instructions per request with a session holding one user name and a value of \
-         {} (callgrind, as above).\n",
+         {} (callgrind, as above). In the plot a line's colour is its framework (tessera \
+         blue, tower-sessions orange, actix-session green), its markers its store (circles \
+         memory, squares Redis, triangles PostgreSQL); reads dashed, updates solid.\n",
         size_names.join(", ")
     );
     let _ = writeln!(
@@ -587,6 +676,7 @@ fn main() {
                 label: format!("{f} {s} {sc}"),
                 color: color(f),
                 dashed: sc == "read",
+                marker: marker(s),
                 points: payloads.iter().map(|&p| p as f64).zip(costs).collect(),
             });
         }
@@ -597,7 +687,8 @@ fn main() {
     let _ = writeln!(
         w,
         "The store is filled with first visits (`client fill`: concurrent `/create` requests), then the read-only scenario \
-         runs on sessions among them. Memory is the server's resident set.\n"
+         runs on sessions among them. Memory is the server's resident set. In the plot, colours \
+         and markers as above; in-process stores solid, stores over the network dashed.\n"
     );
     let memory = read_tsv(dir, "memory.tsv");
     // (framework, store, live sessions) → each round's (requests/s, p99 µs, CPU µs/request).
@@ -696,6 +787,7 @@ fn main() {
             color: color(&f),
             // In-process stores solid, stores over the network dashed.
             dashed: s != "memory",
+            marker: marker(&s),
             points,
         })
         .collect();
@@ -743,6 +835,16 @@ fn color(framework: &str) -> &'static str {
         "actix-session" => "#3f9c4a",
         "axum" => "#8a8a8a",
         _ => "#bcbcbc",
+    }
+}
+
+/// The point marker of a store's lines in the cost curves.
+fn marker(store: &str) -> curves::Marker {
+    match store.strip_suffix("-unsigned").unwrap_or(store) {
+        "memory" => curves::Marker::Circle,
+        "redis" => curves::Marker::Square,
+        "postgres" => curves::Marker::Triangle,
+        _ => curves::Marker::Diamond,
     }
 }
 
