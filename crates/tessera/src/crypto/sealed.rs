@@ -1,7 +1,5 @@
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
@@ -135,14 +133,14 @@ impl Sealer {
         // Encryption fails only for inputs beyond 64 GiB.
         .map_err(|_| SealError::Malformed)?;
         raw.extend_from_slice(&tag);
-        Ok(URL_SAFE_NO_PAD.encode(raw))
+        Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
     }
 
     /// Decrypts `sealed`, trying every key, current first, in the current format and then in
     /// the legacy one.
     pub fn open(&self, name: &str, sealed: &str) -> Result<Opened, SealError> {
-        let raw = URL_SAFE_NO_PAD
-            .decode(sealed)
+        let raw = base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(sealed)
             .map_err(|_| SealError::Malformed)?;
         if raw.len() < LEGACY_NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed);
@@ -214,6 +212,8 @@ impl fmt::Debug for Sealer {
 #[cfg(test)]
 mod legacy_format {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     /// What `Sealer::seal` made before XAES-256-GCM, spelled out independently of this module:
     /// the key from HKDF-SHA256 (salt `tessera`, the old info string), then the nonce,
@@ -257,6 +257,38 @@ pub(crate) use legacy_format::{legacy_seal, legacy_seal_with_nonce};
 mod tests {
     use super::*;
     use crate::crypto::SecretKey;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    /// The SIMD codec the sealer uses writes and reads exactly the unpadded URL-safe base64 of
+    /// the `base64` crate (what earlier releases and the rest of tessera use), at every length
+    /// around its vector widths, and refuses what that crate refuses.
+    #[test]
+    fn sealed_base64_matches_the_base64_crate() {
+        let simd = base64_simd::URL_SAFE_NO_PAD;
+        for len in 0..=300 {
+            let mut bytes = vec![0u8; len];
+            getrandom::fill(&mut bytes).unwrap();
+            let text = simd.encode_to_string(&bytes);
+            assert_eq!(text, URL_SAFE_NO_PAD.encode(&bytes), "length {len}");
+            assert_eq!(simd.decode_to_vec(&text).unwrap(), bytes, "length {len}");
+        }
+        for bad in [
+            "AB",
+            "AAB",
+            "AAA=",
+            "AA==",
+            "A",
+            "AB+/",
+            "AB\n",
+            "ABC ",
+            "ABC\u{e9}",
+            "AB=A",
+        ] {
+            assert!(URL_SAFE_NO_PAD.decode(bad).is_err(), "{bad:?}");
+            assert!(simd.decode_to_vec(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn secret(c: char) -> SecretKey {
         SecretKey::new(c.to_string().repeat(32)).unwrap()
