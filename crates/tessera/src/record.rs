@@ -1,6 +1,5 @@
 //! What a store keeps for one session: the data, the session's expiry choice and its deadline.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -8,8 +7,9 @@ use time::OffsetDateTime;
 
 use crate::expiry::Expiry;
 
-/// Session data: string keys, JSON values, kept sorted (as Flask serialises them).
-pub type Data = BTreeMap<String, serde_json::Value>;
+pub mod data;
+
+pub use data::Data;
 
 /// One session as a store keeps it.
 ///
