@@ -1,7 +1,6 @@
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64_simd::{AsOut as _, URL_SAFE_NO_PAD};
 
 use super::{KeyRing, Purpose};
 
@@ -87,7 +86,7 @@ impl Signer {
         let mut out = String::with_capacity(value.len() + 1 + MAC_B64_LEN);
         out.push_str(value);
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag.as_bytes(), &mut out);
+        URL_SAFE_NO_PAD.encode_append(tag.as_bytes(), &mut out);
         out
     }
 
@@ -100,9 +99,9 @@ impl Signer {
         // Decoded on the stack: this runs on every request that loads a signed-id session.
         let mut buf = [0u8; 33];
         let tag: [u8; 32] = URL_SAFE_NO_PAD
-            .decode_slice(tag, &mut buf)
+            .decode(tag.as_bytes(), buf.as_mut_slice().as_out())
             .ok()
-            .and_then(|len| buf[..len].try_into().ok())
+            .and_then(|decoded| <[u8; 32]>::try_from(&*decoded).ok())
             .ok_or(SignatureError::Mismatch)?;
         let tag = blake3::Hash::from_bytes(tag);
         for index in 0..self.keys.len() {
@@ -187,10 +186,34 @@ mod tests {
             "v".repeat(3000),
         ] {
             let tag = blake3::keyed_hash(&key, format!("session\0{value}").as_bytes());
-            let expected = format!("{value}.{}", URL_SAFE_NO_PAD.encode(tag.as_bytes()));
+            let b64 = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                tag.as_bytes(),
+            );
+            let expected = format!("{value}.{b64}");
             assert_eq!(signer.sign("session", &value), expected);
             assert_eq!(signer.verify("session", &expected).unwrap().value, value);
         }
+    }
+
+    #[test]
+    fn a_tag_with_stray_trailing_bits_is_refused() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let s = Signer::new(&ring('a'), Purpose::IdCookie);
+        let signed = s.sign("session", "value");
+        let last = *signed.as_bytes().last().unwrap();
+        let index = ALPHABET.iter().position(|&c| c == last).unwrap();
+        // 43 characters carry 258 bits for 256: the last character's two low bits are zero.
+        assert_eq!(index & 3, 0);
+        for stray in 1..4 {
+            let mut bytes = signed.clone().into_bytes();
+            *bytes.last_mut().unwrap() = ALPHABET[index | stray];
+            let forged = String::from_utf8(bytes).unwrap();
+            assert_eq!(s.verify("session", &forged), Err(SignatureError::Mismatch));
+        }
+        assert!(s
+            .verify("session", &format!("{}=", &signed[..signed.len() - 1]))
+            .is_err());
     }
 
     #[test]
