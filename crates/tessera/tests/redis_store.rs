@@ -189,3 +189,46 @@ async fn a_json_record_written_before_still_loads() {
     assert_eq!(again.data, loaded.record.data);
     assert!(again.data["f"].is_f64());
 }
+
+/// Every script runs by its SHA-1 (`EVALSHA`); a server that no longer knows one (restarted,
+/// failed over, `SCRIPT FLUSH`) answers `NOSCRIPT`, and the store loads the script and runs
+/// it again instead of failing the request.
+#[tokio::test]
+async fn scripts_the_server_forgot_are_loaded_again() {
+    use tessera::store::{Expected, Saved, SessionStore as _};
+    use tessera::{Data, Expiry, Record, SessionId};
+
+    let Some((store, _)) = prefixed_store().await else {
+        return;
+    };
+    let mut con = redis::Client::open(url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut flush = || {
+        let () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    };
+    let id = SessionId::generate().unwrap();
+    let until = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let record = Record::new(
+        Data::from([("n".to_owned(), serde_json::json!(1))]),
+        Expiry::Default,
+        until,
+    );
+    flush();
+    let Saved::Written(version) = store.save(&id, &record, Expected::Absent).await.unwrap() else {
+        panic!("a first save of a new id is written");
+    };
+    flush();
+    let loaded = store.load(&id).await.unwrap().expect("the session loads");
+    assert_eq!(
+        (loaded.version, &loaded.record.data),
+        (version, &record.data)
+    );
+    flush();
+    let index = store.user_index().unwrap();
+    index.enter("ada", &id, until).await.unwrap();
+    flush();
+    assert_eq!(index.entries("ada").await.unwrap(), [id.clone()]);
+    store.delete(&id).await.unwrap();
+}

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, RedisResult, Script, ScriptInvocation};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind};
 use time::OffsetDateTime;
 
 use sha1::{Digest, Sha1};
@@ -64,18 +64,46 @@ enum Connection {
     Cluster(ClusterConnection),
 }
 
+/// A call of `script` on one key: `EVALSHA <sha1> 1 <key>`, for the caller to add the
+/// arguments to. The arguments are written once, into the command itself (a
+/// [`redis::ScriptInvocation`] keeps its own copy of each and copies them again into the
+/// command: a 64 KB record was copied four times on its way to the socket, now three).
+pub(super) fn script_call(script: &Script, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(1).arg(key);
+    cmd
+}
+
+/// Sends `call` (made by [`script_call`] for `script`); if the server does not know the
+/// script (`NOSCRIPT`: it restarted, failed over, or its script cache was flushed), loads it
+/// and sends `call` again, as [`redis::ScriptInvocation`] does.
+async fn eval_on<T: FromRedisValue>(
+    con: &mut impl redis::aio::ConnectionLike,
+    script: &Script,
+    call: &Cmd,
+) -> RedisResult<T> {
+    match call.query_async(con).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            script.load_async(con).await?;
+            call.query_async(con).await
+        }
+        result => result,
+    }
+}
+
 impl Connection {
-    /// Runs a script, bounded by `timeout`.
-    async fn invoke<T: FromRedisValue>(
+    /// Runs `call`, a [`script_call`] of `script`, bounded by `timeout`.
+    async fn eval<T: FromRedisValue>(
         &self,
         op: &'static str,
         timeout: StdDuration,
-        invocation: ScriptInvocation<'_>,
+        script: &Script,
+        call: &Cmd,
     ) -> Result<T, Error> {
         let run = async {
             match self {
-                Self::Single(c) => invocation.invoke_async(&mut c.clone()).await,
-                Self::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+                Self::Single(c) => eval_on(&mut c.clone(), script, call).await,
+                Self::Cluster(c) => eval_on(&mut c.clone(), script, call).await,
             }
         };
         bounded(op, timeout, run).await
@@ -273,12 +301,13 @@ impl RedisStore {
         self.users.key(user)
     }
 
-    async fn invoke<T: FromRedisValue>(
+    async fn eval<T: FromRedisValue>(
         &self,
         op: &'static str,
-        invocation: ScriptInvocation<'_>,
+        script: &Script,
+        call: &Cmd,
     ) -> Result<T, Error> {
-        self.connection.invoke(op, self.timeout, invocation).await
+        self.connection.eval(op, self.timeout, script, call).await
     }
 
     async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: Cmd) -> Result<T, Error> {
@@ -361,8 +390,8 @@ fn parse_value<'a>(id: &SessionId, value: &'a [u8]) -> Result<(Version, &'a [u8]
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
-        let invocation = self.load.key(self.key(id));
-        let reply: Option<(Vec<u8>, i64, i64, i64)> = self.invoke("load", invocation).await?;
+        let call = script_call(&self.load, &self.key(id));
+        let reply: Option<(Vec<u8>, i64, i64, i64)> = self.eval("load", &self.load, &call).await?;
         let Some((value, pttl, seconds, micros)) = reply else {
             return Ok(None);
         };
@@ -394,7 +423,7 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected: Expected,
     ) -> Result<Saved, Error> {
-        let mut invocation = self.save.key(self.key(id));
+        let mut call = script_call(&self.save, &self.key(id));
         let payload = self
             .codec
             .encode(record)
@@ -417,11 +446,10 @@ impl SessionStore for RedisStore {
                 Some(content_version(&payload)),
             ),
         };
-        invocation
-            .arg(condition)
+        call.arg(condition)
             .arg(payload)
             .arg(deadline_ms(record.expires_at));
-        let written: u64 = self.invoke("save", invocation).await?;
+        let written: u64 = self.eval("save", &self.save, &call).await?;
         let saved = match (written, hashed) {
             (0, _) => Saved::Conflict,
             (_, Some(version)) => Saved::Written(version),

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use redis::Script;
 use time::OffsetDateTime;
 
-use super::Connection;
+use super::{script_call, Connection};
 use crate::id::SessionId;
 use crate::store::{Error, UserIndex};
 
@@ -113,21 +113,21 @@ impl UserIndex for RedisUserIndex {
     /// One `EVAL` on the user's key: `ZSCORE`, `ZADD`, `ZREMRANGEBYSCORE` of the entries past on
     /// the server's clock, and `PEXPIREAT` at the highest remaining score.
     async fn enter(&self, user: &str, id: &SessionId, until: OffsetDateTime) -> Result<(), Error> {
-        let mut invocation = self.enter.key(self.key(user));
-        invocation.arg(unix_ms(until).to_string()).arg(id.expose());
+        let mut call = script_call(&self.enter, &self.key(user));
+        call.arg(unix_ms(until).to_string()).arg(id.expose());
         let _: i64 = self
             .connection
-            .invoke("enter in the user index", self.timeout, invocation)
+            .eval("enter in the user index", self.timeout, &self.enter, &call)
             .await?;
         Ok(())
     }
 
     /// One `EVAL` on the user's key: `ZRANGEBYSCORE (<server now> +inf`.
     async fn entries(&self, user: &str) -> Result<Vec<SessionId>, Error> {
-        let invocation = self.entries.key(self.key(user));
+        let call = script_call(&self.entries, &self.key(user));
         let members: Vec<String> = self
             .connection
-            .invoke("read the user index", self.timeout, invocation)
+            .eval("read the user index", self.timeout, &self.entries, &call)
             .await?;
         // Only `enter` writes members, so each is an id; anything else under the key was put
         // there by someone else and names no session of ours.
