@@ -229,6 +229,9 @@ async fn scripts_the_server_forgot_are_loaded_again() {
     let index = store.user_index().unwrap();
     index.enter("ada", &id, until).await.unwrap();
     flush();
-    assert_eq!(index.entries("ada").await.unwrap(), std::slice::from_ref(&id));
+    assert_eq!(
+        index.entries("ada").await.unwrap(),
+        std::slice::from_ref(&id)
+    );
     store.delete(&id).await.unwrap();
 }

@@ -21,23 +21,33 @@ pub(crate) type Updater =
     Box<dyn Fn(&str, Option<&Value>) -> Result<Option<Value>, ValueError> + Send>;
 
 /// How one key was changed.
+///
+/// The stored value a write depends on is kept here, key by key, rather than a copy of the
+/// whole session as loaded: the session's data is then the only reference to what the store
+/// decoded, and its first write changes it in place instead of copying every value.
 pub(crate) enum Change {
     /// Written without reading it first: re-applied over any concurrent value.
     Blind,
-    /// Written after reading it: re-applied only while the stored value is the one read.
-    Read,
-    /// Computed from the stored value by these functions, in order (the first, then the
-    /// rest): re-run on a fresh value. The first is kept apart so that the usual single update
-    /// allocates no list.
-    Update(Updater, Vec<Updater>),
+    /// Written after reading it: re-applied only while the stored value is still this one,
+    /// the value the request read (`None`: absent).
+    Read(Option<Value>),
+    /// Computed from the stored value by these functions, in order (`first`, then `rest`):
+    /// re-run on a fresh value. `first` is kept apart so that the usual single update
+    /// allocates no list. `read` is the stored value `first` ran on, for a plain write that
+    /// follows and depends on it (then the change becomes [`Change::Read`] of it).
+    Update {
+        first: Updater,
+        rest: Vec<Updater>,
+        read: Option<Value>,
+    },
 }
 
 impl fmt::Debug for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Blind => f.write_str("Blind"),
-            Self::Read => f.write_str("Read"),
-            Self::Update(_, rest) => write!(f, "Update({})", 1 + rest.len()),
+            Self::Read(_) => f.write_str("Read"),
+            Self::Update { rest, .. } => write!(f, "Update({})", 1 + rest.len()),
         }
     }
 }
@@ -56,32 +66,45 @@ pub(crate) enum Write {
 pub(crate) type Changes = BTreeMap<String, Change>;
 
 /// Records a write of `key` in `changes`. `was_read` says whether the request read the stored
-/// value of `key` before this write.
-pub(crate) fn note(changes: &mut Changes, key: &str, write: Write, was_read: bool) {
+/// value of `key` before this write; `current` is the session's value of `key` before this
+/// write (at the key's first write, the stored value: what a read saw).
+pub(crate) fn note(
+    changes: &mut Changes,
+    key: &str,
+    write: Write,
+    was_read: bool,
+    current: Option<&Value>,
+) {
     match changes.get_mut(key) {
         None => {
             let change = match write {
                 Write::Overwrite => Change::Blind,
-                Write::Update(f) => Change::Update(f, Vec::new()),
-                Write::Plain if was_read => Change::Read,
+                Write::Update(first) => Change::Update {
+                    first,
+                    rest: Vec::new(),
+                    read: current.cloned(),
+                },
+                Write::Plain if was_read => Change::Read(current.cloned()),
                 Write::Plain => Change::Blind,
             };
             changes.insert(key.to_owned(), change);
         }
         Some(change) => match (change, write) {
             (change, Write::Overwrite) => *change = Change::Blind,
-            (Change::Update(_, rest), Write::Update(f)) => rest.push(f),
+            (Change::Update { rest, .. }, Write::Update(f)) => rest.push(f),
             // A plain write after an update may use the update's result, which came from the
             // stored value: keep it only while that value is unchanged.
-            (change @ Change::Update(..), Write::Plain) => {
-                *change = if was_read {
-                    Change::Read
-                } else {
-                    Change::Blind
+            (change @ Change::Update { .. }, Write::Plain) => {
+                let read = match std::mem::replace(change, Change::Blind) {
+                    Change::Update { read, .. } => read,
+                    Change::Blind | Change::Read(_) => None,
                 };
+                if was_read {
+                    *change = Change::Read(read);
+                }
             }
             // Later writes of a key this request already wrote derive from its own value.
-            (Change::Blind | Change::Read, _) => {}
+            (Change::Blind | Change::Read(_), _) => {}
         },
     }
 }
@@ -152,13 +175,12 @@ impl Stale {
 }
 
 /// The data after laying `changes` (whose values are in `own`) over `base`, the freshly stored
-/// data. `loaded` is the data the request loaded, what its reads saw. `cleared`: the request
-/// cleared the session first, so nothing of `base` is kept. `refuse_stale`: a read-based write
-/// of a key whose stored value changed is a conflict (otherwise it is kept, last writer wins).
+/// data. `cleared`: the request cleared the session first, so nothing of `base` is kept.
+/// `refuse_stale`: a read-based write of a key whose stored value changed since the request
+/// read it is a conflict (otherwise it is kept, last writer wins).
 pub(crate) fn merge(
     changes: &Changes,
     own: &Data,
-    loaded: &Data,
     base: &Data,
     cleared: bool,
     refuse_stale: bool,
@@ -166,7 +188,7 @@ pub(crate) fn merge(
     let mut data = if cleared { Data::new() } else { base.clone() };
     for (key, change) in changes {
         let value = match change {
-            Change::Update(first, rest) => {
+            Change::Update { first, rest, .. } => {
                 let mut value = data.get(key).cloned();
                 for f in std::iter::once(first).chain(rest) {
                     value = f(key, value.as_ref()).map_err(|e| Stale {
@@ -176,13 +198,13 @@ pub(crate) fn merge(
                 }
                 value
             }
-            Change::Read if refuse_stale && !cleared && base.get(key) != loaded.get(key) => {
+            Change::Read(read) if refuse_stale && !cleared && base.get(key) != read.as_ref() => {
                 return Err(Stale {
                     key: key.clone(),
                     update: None,
                 });
             }
-            Change::Read | Change::Blind => own.get(key).cloned(),
+            Change::Read(_) | Change::Blind => own.get(key).cloned(),
         };
         match value {
             Some(value) => data.insert(key.clone(), value),
@@ -225,14 +247,32 @@ mod tests {
     #[test]
     fn classification_of_writes() {
         let mut changes = Changes::new();
-        note(&mut changes, "blind", Write::Plain, false);
-        note(&mut changes, "read", Write::Plain, true);
-        note(&mut changes, "upd", Write::Update(add(1)), true);
-        note(&mut changes, "upd", Write::Update(add(2)), true);
-        note(&mut changes, "upd-then-plain", Write::Update(add(1)), false);
-        note(&mut changes, "upd-then-plain", Write::Plain, true);
-        note(&mut changes, "read-then-overwrite", Write::Plain, true);
-        note(&mut changes, "read-then-overwrite", Write::Overwrite, true);
+        note(&mut changes, "blind", Write::Plain, false, None);
+        note(&mut changes, "read", Write::Plain, true, None);
+        note(&mut changes, "upd", Write::Update(add(1)), true, None);
+        note(&mut changes, "upd", Write::Update(add(2)), true, None);
+        note(
+            &mut changes,
+            "upd-then-plain",
+            Write::Update(add(1)),
+            false,
+            None,
+        );
+        note(&mut changes, "upd-then-plain", Write::Plain, true, None);
+        note(
+            &mut changes,
+            "read-then-overwrite",
+            Write::Plain,
+            true,
+            None,
+        );
+        note(
+            &mut changes,
+            "read-then-overwrite",
+            Write::Overwrite,
+            true,
+            None,
+        );
         let kinds: Vec<_> = changes.iter().map(|(k, c)| format!("{k}={c:?}")).collect();
         assert_eq!(
             kinds,
@@ -249,12 +289,17 @@ mod tests {
     #[test]
     fn updates_rerun_on_the_fresh_value_and_blind_writes_win() {
         let mut changes = Changes::new();
-        note(&mut changes, "n", Write::Update(add(1)), false);
-        note(&mut changes, "mine", Write::Plain, false);
+        note(
+            &mut changes,
+            "n",
+            Write::Update(add(1)),
+            false,
+            Some(&json!(5)),
+        );
+        note(&mut changes, "mine", Write::Plain, false, None);
         let own = data(&[("n", json!(6)), ("mine", json!("x"))]);
-        let loaded = data(&[("n", json!(5))]);
         let base = data(&[("n", json!(9)), ("mine", json!("theirs")), ("t", json!(1))]);
-        let merged = merge(&changes, &own, &loaded, &base, false, true).unwrap();
+        let merged = merge(&changes, &own, &base, false, true).unwrap();
         assert_eq!(
             merged,
             data(&[("n", json!(10)), ("mine", json!("x")), ("t", json!(1))])
@@ -264,20 +309,19 @@ mod tests {
     #[test]
     fn a_read_based_write_survives_only_an_unchanged_value() {
         let mut changes = Changes::new();
-        note(&mut changes, "n", Write::Plain, true);
+        note(&mut changes, "n", Write::Plain, true, Some(&json!(5)));
         let own = data(&[("n", json!(6))]);
-        let loaded = data(&[("n", json!(5))]);
         let unchanged = data(&[("n", json!(5)), ("other", json!(1))]);
-        let merged = merge(&changes, &own, &loaded, &unchanged, false, true).unwrap();
+        let merged = merge(&changes, &own, &unchanged, false, true).unwrap();
         assert_eq!(merged, data(&[("n", json!(6)), ("other", json!(1))]));
         let changed = data(&[("n", json!(7))]);
-        let stale = merge(&changes, &own, &loaded, &changed, false, true).unwrap_err();
+        let stale = merge(&changes, &own, &changed, false, true).unwrap_err();
         assert_eq!(stale.key(), "n");
         // Opted into last-writer-wins: kept over the newer value.
-        let lww = merge(&changes, &own, &loaded, &changed, false, false).unwrap();
+        let lww = merge(&changes, &own, &changed, false, false).unwrap();
         assert_eq!(lww, data(&[("n", json!(6))]));
         // Removed by the other request meanwhile: also a change of what was read.
-        assert!(merge(&changes, &own, &loaded, &Data::new(), false, true).is_err());
+        assert!(merge(&changes, &own, &Data::new(), false, true).is_err());
     }
 
     #[test]
@@ -291,20 +335,59 @@ mod tests {
                 serde_json::from_value::<u64>(other.clone()).unwrap_err(),
             )),
         });
-        note(&mut changes, "n", Write::Update(strict), false);
+        note(&mut changes, "n", Write::Update(strict), false, None);
         let base = data(&[("n", json!("not a number"))]);
-        let stale = merge(&changes, &Data::new(), &Data::new(), &base, false, true).unwrap_err();
+        let stale = merge(&changes, &Data::new(), &base, false, true).unwrap_err();
         assert_eq!(stale.key(), "n");
         assert!(std::error::Error::source(&stale).is_some());
     }
 
     #[test]
+    fn a_plain_write_after_an_update_depends_on_the_value_the_update_read() {
+        let mut changes = Changes::new();
+        // Updated from 5 to 6, then every key read (`items`), then written plainly.
+        note(
+            &mut changes,
+            "n",
+            Write::Update(add(1)),
+            false,
+            Some(&json!(5)),
+        );
+        note(&mut changes, "n", Write::Plain, true, Some(&json!(6)));
+        let own = data(&[("n", json!(60))]);
+        let unchanged = data(&[("n", json!(5))]);
+        let merged = merge(&changes, &own, &unchanged, false, true).unwrap();
+        assert_eq!(merged, data(&[("n", json!(60))]));
+        let changed = data(&[("n", json!(7))]);
+        assert_eq!(
+            merge(&changes, &own, &changed, false, true)
+                .unwrap_err()
+                .key(),
+            "n"
+        );
+        // Not read before the plain write: blind, kept over anything.
+        let mut blind = Changes::new();
+        note(
+            &mut blind,
+            "n",
+            Write::Update(add(1)),
+            false,
+            Some(&json!(5)),
+        );
+        note(&mut blind, "n", Write::Plain, false, Some(&json!(6)));
+        assert_eq!(
+            merge(&blind, &own, &changed, false, true).unwrap(),
+            data(&[("n", json!(60))])
+        );
+    }
+
+    #[test]
     fn a_cleared_session_keeps_nothing_of_the_base() {
         let mut changes = Changes::new();
-        note(&mut changes, "b", Write::Plain, false);
+        note(&mut changes, "b", Write::Plain, false, None);
         let own = data(&[("b", json!(2))]);
         let base = data(&[("c", json!(3))]);
-        let merged = merge(&changes, &own, &Data::new(), &base, true, true).unwrap();
+        let merged = merge(&changes, &own, &base, true, true).unwrap();
         assert_eq!(merged, data(&[("b", json!(2))]));
     }
 }

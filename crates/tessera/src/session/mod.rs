@@ -113,9 +113,9 @@ pub(crate) struct State {
     pub(crate) origin: Option<Origin>,
     /// The id the session will be saved under; `None` until a new session first saves.
     pub(crate) id: Option<SessionId>,
+    /// The data: as loaded until the first write, which changes it in place when nothing else
+    /// holds it (the values read before a write are in `changes`).
     pub(crate) data: Arc<Data>,
-    /// The data as loaded: what the request's reads of unwritten keys saw.
-    pub(crate) loaded: Arc<Data>,
     pub(crate) expiry: Expiry,
     pub(crate) changes: Changes,
     pub(crate) reads: Reads,
@@ -158,7 +158,6 @@ impl State {
         let data = changes::merge(
             &self.changes,
             &self.data,
-            &self.loaded,
             &base.data,
             self.cleared,
             refuse_stale,
@@ -205,7 +204,7 @@ impl State {
         self.modified = true;
         self.accessed = true;
         let was_read = !self.cleared && self.reads.contains(key);
-        changes::note(&mut self.changes, key, write, was_read);
+        changes::note(&mut self.changes, key, write, was_read, self.data.get(key));
     }
 }
 
@@ -229,7 +228,6 @@ impl Session {
         let state = State {
             id: origin.as_ref().and_then(|o| o.id.clone()),
             origin,
-            loaded: data.clone(),
             data,
             expiry,
             changes: Changes::new(),
@@ -814,6 +812,47 @@ mod tests {
         state.rebase(&theirs, false).unwrap();
         assert_eq!(state.data.get("n"), Some(&json!(6)), "last writer wins");
         assert_eq!(state.data.get("m"), Some(&json!(4)), "the update ran again");
+    }
+
+    #[test]
+    fn a_read_based_write_is_kept_while_its_key_is_unchanged_and_writes_in_place() {
+        let loaded = Arc::new(Data::from([
+            ("n".to_owned(), json!(5)),
+            ("blob".to_owned(), json!("x".repeat(100))),
+        ]));
+        let s = Session::new(
+            None,
+            Some(Record {
+                data: Arc::clone(&loaded),
+                ..Record::new(Data::new(), Expiry::Default, datetime!(2030-01-02 0:00 UTC))
+            }),
+            ExpiryPolicy::default(),
+            Arc::new(ManualClock::starting_now()),
+        );
+        // Only the session holds the decoded data (as after a server store's load): its
+        // first write changes it in place instead of copying every value.
+        drop(loaded);
+        let before = Arc::as_ptr(&s.data());
+        let n: u64 = s.get_or_default("n").unwrap();
+        s.insert("n", n + 1).unwrap();
+        assert_eq!(Arc::as_ptr(&s.data()), before, "written in place");
+        // Another request changed another key meanwhile: the write stays.
+        let theirs = Record::new(
+            Data::from([("n".to_owned(), json!(5)), ("m".to_owned(), json!(1))]),
+            Expiry::Default,
+            datetime!(2030-01-02 0:00 UTC),
+        );
+        let mut state = s.lock();
+        state.rebase(&theirs, true).unwrap();
+        assert_eq!(state.data.get("n"), Some(&json!(6)));
+        assert_eq!(state.data.get("m"), Some(&json!(1)));
+        // And then `n` itself: what the request read is gone, the write is refused.
+        let changed = Record::new(
+            Data::from([("n".to_owned(), json!(9))]),
+            Expiry::Default,
+            datetime!(2030-01-02 0:00 UTC),
+        );
+        assert_eq!(state.rebase(&changed, true).unwrap_err().key(), "n");
     }
 
     #[test]
