@@ -68,9 +68,15 @@ enum Connection {
 /// arguments to. The arguments are written once, into the command itself (a
 /// [`redis::ScriptInvocation`] keeps its own copy of each and copies them again into the
 /// command: a 64 KB record was copied four times on its way to the socket, now three).
-pub(super) fn script_call(script: &Script, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(1).arg(key);
+/// `args` arguments of `bytes` bytes in all are to follow: the command is allocated for them
+/// at once rather than grown (and copied) as they are written.
+pub(super) fn script_call(script: &Script, key: &str, args: usize, bytes: usize) -> Cmd {
+    let hash = script.get_hash();
+    let mut cmd = Cmd::with_capacity(
+        4 + args,
+        "EVALSHA".len() + hash.len() + 1 + key.len() + bytes,
+    );
+    cmd.arg("EVALSHA").arg(hash).arg(1).arg(key);
     cmd
 }
 
@@ -390,7 +396,7 @@ fn parse_value<'a>(id: &SessionId, value: &'a [u8]) -> Result<(Version, &'a [u8]
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Loaded>, Error> {
-        let call = script_call(&self.load, &self.key(id));
+        let call = script_call(&self.load, &self.key(id), 0, 0);
         let reply: Option<(Vec<u8>, i64, i64, i64)> = self.eval("load", &self.load, &call).await?;
         let Some((value, pttl, seconds, micros)) = reply else {
             return Ok(None);
@@ -423,7 +429,6 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected: Expected,
     ) -> Result<Saved, Error> {
-        let mut call = script_call(&self.save, &self.key(id));
         let payload = self
             .codec
             .encode(record)
@@ -446,9 +451,11 @@ impl SessionStore for RedisStore {
                 Some(content_version(&payload)),
             ),
         };
-        call.arg(condition)
-            .arg(payload)
-            .arg(deadline_ms(record.expires_at));
+        let deadline = deadline_ms(record.expires_at);
+        // The deadline takes at most 20 digits.
+        let bytes = condition.len() + payload.len() + 20;
+        let mut call = script_call(&self.save, &self.key(id), 3, bytes);
+        call.arg(condition).arg(payload).arg(deadline);
         let written: u64 = self.eval("save", &self.save, &call).await?;
         let saved = match (written, hashed) {
             (0, _) => Saved::Conflict,

@@ -113,8 +113,14 @@ impl UserIndex for RedisUserIndex {
     /// One `EVAL` on the user's key: `ZSCORE`, `ZADD`, `ZREMRANGEBYSCORE` of the entries past on
     /// the server's clock, and `PEXPIREAT` at the highest remaining score.
     async fn enter(&self, user: &str, id: &SessionId, until: OffsetDateTime) -> Result<(), Error> {
-        let mut call = script_call(&self.enter, &self.key(user));
-        call.arg(unix_ms(until).to_string()).arg(id.expose());
+        let until = unix_ms(until).to_string();
+        let mut call = script_call(
+            &self.enter,
+            &self.key(user),
+            2,
+            until.len() + id.expose().len(),
+        );
+        call.arg(until).arg(id.expose());
         let _: i64 = self
             .connection
             .eval("enter in the user index", self.timeout, &self.enter, &call)
@@ -124,7 +130,7 @@ impl UserIndex for RedisUserIndex {
 
     /// One `EVAL` on the user's key: `ZRANGEBYSCORE (<server now> +inf`.
     async fn entries(&self, user: &str) -> Result<Vec<SessionId>, Error> {
-        let call = script_call(&self.entries, &self.key(user));
+        let call = script_call(&self.entries, &self.key(user), 0, 0);
         let members: Vec<String> = self
             .connection
             .eval("read the user index", self.timeout, &self.entries, &call)
