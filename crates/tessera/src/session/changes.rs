@@ -342,43 +342,35 @@ mod tests {
         assert!(std::error::Error::source(&stale).is_some());
     }
 
-    #[test]
-    fn a_plain_write_after_an_update_depends_on_the_value_the_update_read() {
+    /// `n` updated from 5 to 6, then written plainly, `read` saying whether every key was read
+    /// in between (`items`).
+    fn update_then_plain(read: bool) -> Changes {
         let mut changes = Changes::new();
-        // Updated from 5 to 6, then every key read (`items`), then written plainly.
+        let loaded = json!(5);
         note(
             &mut changes,
             "n",
             Write::Update(add(1)),
             false,
-            Some(&json!(5)),
+            Some(&loaded),
         );
-        note(&mut changes, "n", Write::Plain, true, Some(&json!(6)));
+        note(&mut changes, "n", Write::Plain, read, Some(&json!(6)));
+        changes
+    }
+
+    #[test]
+    fn a_plain_write_after_an_update_depends_on_the_value_the_update_read() {
         let own = data(&[("n", json!(60))]);
-        let unchanged = data(&[("n", json!(5))]);
-        let merged = merge(&changes, &own, &unchanged, false, true).unwrap();
-        assert_eq!(merged, data(&[("n", json!(60))]));
-        let changed = data(&[("n", json!(7))]);
+        let (unchanged, changed) = (data(&[("n", json!(5))]), data(&[("n", json!(7))]));
+        let read = update_then_plain(true);
+        assert_eq!(merge(&read, &own, &unchanged, false, true).unwrap(), own);
         assert_eq!(
-            merge(&changes, &own, &changed, false, true)
-                .unwrap_err()
-                .key(),
+            merge(&read, &own, &changed, false, true).unwrap_err().key(),
             "n"
         );
         // Not read before the plain write: blind, kept over anything.
-        let mut blind = Changes::new();
-        note(
-            &mut blind,
-            "n",
-            Write::Update(add(1)),
-            false,
-            Some(&json!(5)),
-        );
-        note(&mut blind, "n", Write::Plain, false, Some(&json!(6)));
-        assert_eq!(
-            merge(&blind, &own, &changed, false, true).unwrap(),
-            data(&[("n", json!(60))])
-        );
+        let blind = update_then_plain(false);
+        assert_eq!(merge(&blind, &own, &changed, false, true).unwrap(), own);
     }
 
     #[test]
