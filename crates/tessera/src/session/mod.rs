@@ -199,7 +199,8 @@ impl State {
         }
     }
 
-    /// Records a write of `key`.
+    /// Records a write of `key`. Called before the write changes `data`: the change log takes
+    /// the value a read-based write depends on from it.
     fn write(&mut self, key: &str, write: Write) {
         self.modified = true;
         self.accessed = true;
