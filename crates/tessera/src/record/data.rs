@@ -20,8 +20,9 @@ const EXACT_GROWTH: usize = 16;
 /// A map with [`BTreeMap`](std::collections::BTreeMap)'s methods over one sorted vector of
 /// pairs: sessions hold a handful of keys, so a lookup is a short binary search, a copy is
 /// one allocation, and a session of one key takes one entry of heap (56 bytes with
-/// serde_json's default features) instead of a B-tree node of eleven (632 bytes). A small map grows one entry at a time, so it holds no spare room; past 16
-/// entries it grows as a vector does.
+/// serde_json's default features) instead of a B-tree node of eleven (632 bytes). A small map
+/// grows one entry at a time, so it holds no spare room; past 16 entries it grows as a vector
+/// does.
 ///
 /// ```
 /// use serde_json::json;
@@ -150,6 +151,11 @@ impl Data {
             }
             repeat
         });
+        Self::fitted(entries)
+    }
+
+    /// `entries`, sorted and unique, without spare room if the map is small.
+    fn fitted(mut entries: Vec<(String, Value)>) -> Self {
         if entries.len() <= EXACT_GROWTH {
             entries.shrink_to_fit();
         }
@@ -291,10 +297,7 @@ impl<'de> Visitor<'de> for DataVisitor {
             entries.push((key, value));
         }
         Ok(if sorted {
-            if entries.len() <= EXACT_GROWTH {
-                entries.shrink_to_fit();
-            }
-            Data(entries)
+            Data::fitted(entries)
         } else {
             // Later entries replace earlier ones, as serde_json's maps and Python's dicts do.
             Data::from_unsorted(entries)
